@@ -1,0 +1,141 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/talim/realtime/pkg/devstack/testkit"
+	"github.com/talim/realtime/pkg/subject"
+	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+)
+
+func request(t *testing.T, nc *nats.Conn, service, event string, cmd *edgev1.Command) *edgev1.Reply {
+	t.Helper()
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := nc.Request(subject.Command(service, event), b, 5*time.Second)
+	if err != nil {
+		t.Fatalf("request %s: %v", event, err)
+	}
+	var r edgev1.Reply
+	if err := proto.Unmarshal(m.Data, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func TestServer_DispatchAndErrors(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NATS(t)
+	nc := testkit.NATSConn(t, ns.ClientURL())
+	s := New(nc, Options{Service: "demo"})
+	type in struct {
+		RoomID string `json:"roomId"`
+	}
+	s.Handle("echo", func(_ context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+		var v in
+		if err := Decode(cmd, &v); err != nil {
+			return nil, err
+		}
+		return OK(map[string]string{"roomId": v.RoomID, "user": cmd.GetIdentity().GetUserId()})
+	})
+	s.Handle("down", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		return nil, fmt.Errorf("insert: %w: %w", ErrUnavailable, errors.New("connection refused"))
+	})
+	s.Handle("boom", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) { panic("bug") })
+	s.Handle("secret", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		return nil, errors.New("mongo: password=hunter2")
+	})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := &edgev1.Identity{UserId: "u1"}
+	cases := []struct {
+		name, event, data string
+		ident             *edgev1.Identity
+		wantCode, wantMsg string
+	}{
+		{"ok", "echo", `{"roomId":"r1","extra":1}`, id, "", ""},
+		{"no data", "echo", ``, id, "", ""},
+		{"injection", "echo", `{"roomId":{"$gt":""}}`, id, CodeBadRequest, "roomId"},
+		{"not an object", "echo", `[1,2]`, id, CodeBadRequest, "object"},
+		{"bad json", "echo", `{"roomId":`, id, CodeBadRequest, "JSON"},
+		{"unknown event", "nope", `{}`, id, CodeUnknownEvent, "nope"},
+		{"no identity", "echo", `{}`, nil, CodeUnauthorized, ""},
+		{"store down", "down", `{}`, id, CodeUnavailable, "retry"},
+		{"panic", "boom", `{}`, id, CodeInternal, "internal error"},
+		{"internal details hidden", "secret", `{}`, id, CodeInternal, "internal error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := request(t, nc, "demo", c.event, &edgev1.Command{Identity: c.ident, Event: c.event, Data: []byte(c.data)})
+			if r.GetError().GetCode() != c.wantCode {
+				t.Fatalf("code = %q (%s), want %q", r.GetError().GetCode(), r.GetError().GetMessage(), c.wantCode)
+			}
+			if c.wantMsg != "" && !strings.Contains(r.GetError().GetMessage(), c.wantMsg) {
+				t.Fatalf("message %q lacks %q", r.GetError().GetMessage(), c.wantMsg)
+			}
+			if c.wantCode == "" && !strings.Contains(string(r.GetData()), `"user":"u1"`) {
+				t.Fatalf("data = %s", r.GetData())
+			}
+			if strings.Contains(r.GetError().GetMessage(), "hunter2") {
+				t.Fatal("internal error details leaked to the client")
+			}
+		})
+	}
+	// An envelope whose event disagrees with the subject is refused.
+	r := request(t, nc, "demo", "echo", &edgev1.Command{Identity: id, Event: "down"})
+	if r.GetError().GetCode() != CodeUnknownEvent {
+		t.Fatalf("mismatched event: %v", r.GetError())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Stop(ctx)
+}
+
+func TestServer_StopWaitsForRunningHandlers(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NATS(t)
+	nc := testkit.NATSConn(t, ns.ClientURL())
+	s := New(nc, Options{Service: "slow"})
+	started, release := make(chan struct{}), make(chan struct{})
+	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		close(started)
+		<-release
+		return OK(map[string]bool{"done": true})
+	})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := proto.Marshal(&edgev1.Command{Identity: &edgev1.Identity{UserId: "u"}, Event: "work"})
+	reply := make(chan *nats.Msg, 1)
+	go func() {
+		m, err := nc.Request(subject.Command("slow", "work"), b, 5*time.Second)
+		if err == nil {
+			reply <- m
+		}
+		close(reply)
+	}()
+	<-started
+	stopped := make(chan struct{})
+	go func() { s.Stop(context.Background()); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a handler was running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	if m, ok := <-reply; !ok || m == nil {
+		t.Fatal("the in-flight command got no reply")
+	}
+}
