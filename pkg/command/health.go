@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	commonv1 "github.com/talim/realtime/proto/talim/common/v1"
 	"github.com/talim/realtime/pkg/subject"
+	commonv1 "github.com/talim/realtime/proto/talim/common/v1"
 )
 
 // ServeHealth answers talim.health.v1.<service> requests with the instance's

@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 	"github.com/talim/realtime/pkg/subject"
+	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 )
 
 // Handler handles one command. It returns the reply (OK, or with frames and
