@@ -122,7 +122,9 @@ func (r *Runtime) Close(ctx context.Context) {
 		}
 		if r.adminCancel != nil {
 			r.adminCancel()
-			<-r.adminDone
+			if err := <-r.adminDone; err != nil {
+				r.Log.Warn("admin server stopped", "err", err)
+			}
 		}
 	})
 }
