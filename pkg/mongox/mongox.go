@@ -43,15 +43,16 @@ func Ping(ctx context.Context, client *mongo.Client, timeout time.Duration) erro
 	return nil
 }
 
-// EnsureIndexes creates indexes on coll. Creating an index that already exists with
-// the same definition is a no-op in both MongoDB and FerretDB, so this runs at every
-// start.
+// EnsureIndexes creates indexes on coll, one createIndexes command per index.
+// Creating an index that already exists with the same definition is a no-op in both
+// MongoDB and FerretDB, so this runs at every start. One command per index because
+// FerretDB v1.24.2 drops the connection when a single createIndexes re-creates
+// several existing indexes (seen at every restart).
 func EnsureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.IndexModel) error {
-	if len(models) == 0 {
-		return nil
-	}
-	if _, err := coll.Indexes().CreateMany(ctx, models); err != nil {
-		return fmt.Errorf("create indexes on %s: %w", coll.Name(), err)
+	for _, m := range models {
+		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("create index %v on %s: %w", m.Keys, coll.Name(), err)
+		}
 	}
 	return nil
 }

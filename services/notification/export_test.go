@@ -1,0 +1,4 @@
+package notification
+
+// NotifyCommandEnv is NotifyCommand with an explicit environment lookup.
+var NotifyCommandEnv = notifyCommand

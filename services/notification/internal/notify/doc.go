@@ -1,0 +1,15 @@
+// Package notify is the notification service's logic: validating and executing
+// sends (idempotently, in bounded bulk writes), live delivery on the per-user NATS
+// subjects, the client events of PROTOCOL.md §4 served over pkg/command, the
+// NotificationService gRPC API and the expiry cleanup loop.
+//
+// Idempotency. A Send first inserts a `sends` document whose _id is the idempotency
+// key and which holds the whole request; the unique _id decides which of two racing
+// calls creates the send. Notification ids are deterministic, "n_" + hash(key,
+// recipient), and the send id is "s_" + hash(key). A caller that finds the key
+// already used returns the original send id with duplicate=true, but first, when
+// the stored send is not marked complete (its first writer crashed or is still
+// writing), it writes the stored request's notifications again: ids that exist are
+// duplicate-key no-ops, so exactly one document per recipient ever exists. Each
+// notification is delivered live by the one caller whose insert created it.
+package notify

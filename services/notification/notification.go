@@ -1,0 +1,199 @@
+// Package notification is the notification service: the NotificationService gRPC API, the per-user in-app inbox in MongoDB and live delivery through the per-user NATS subjects (PROTOCOL.md §4).
+package notification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/talim/realtime/pkg/command"
+	"github.com/talim/realtime/pkg/config"
+	"github.com/talim/realtime/pkg/grpcx"
+	"github.com/talim/realtime/pkg/logging"
+	"github.com/talim/realtime/pkg/service"
+	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
+	"github.com/talim/realtime/services/notification/internal/notify"
+	"github.com/talim/realtime/services/notification/internal/store"
+)
+
+// Config configures the notification service.
+type Config struct {
+	NATS      service.NATS
+	Mongo     service.Mongo
+	AdminAddr string
+	// GRPCAddr is where the gRPC API listens; empty means the caller registers the
+	// API on its own server with RegisterGRPC (talim dev serves both APIs on one port).
+	GRPCAddr string
+	// ServiceToken authenticates gRPC callers.
+	ServiceToken string
+	// CleanupInterval is how often expired notifications are deleted.
+	CleanupInterval time.Duration
+}
+
+// Register binds the configuration to flags and environment variables.
+func (c *Config) Register(s *config.Set) {
+	c.NATS.Register(s)
+	c.Mongo.Register(s)
+	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
+	s.String(&c.GRPCAddr, "grpc-addr", "TALIM_GRPC_ADDR", ":9090", "gRPC listen address (empty: do not listen)")
+	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "token gRPC callers must present (required)")
+	s.Duration(&c.CleanupInterval, "notification-cleanup-interval", "TALIM_NOTIFICATION_CLEANUP_INTERVAL", time.Minute,
+		"how often expired notifications are deleted")
+}
+
+// Validate checks the configuration; errors name the variable.
+func (c Config) Validate() error {
+	if c.ServiceToken == "" {
+		return config.Errorf("TALIM_SERVICE_TOKEN", "required")
+	}
+	if c.GRPCAddr != "" {
+		if err := config.ValidateAddr(c.GRPCAddr); err != nil {
+			return config.Errorf("TALIM_GRPC_ADDR", "%v", err)
+		}
+	}
+	if c.CleanupInterval < 0 {
+		return config.Errorf("TALIM_NOTIFICATION_CLEANUP_INTERVAL", "want a positive duration")
+	}
+	return nil
+}
+
+// Service is a running notification service.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	rt    *service.Runtime
+	api   *notify.API
+	ready chan struct{}
+
+	mu       sync.Mutex
+	grpcAddr string
+}
+
+// New validates cfg and returns a service; it does no I/O.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = logging.Discard()
+	}
+	if cfg.CleanupInterval == 0 {
+		cfg.CleanupInterval = time.Minute
+	}
+	return &Service{cfg: cfg, log: log, api: notify.NewAPI(log), ready: make(chan struct{})}, nil
+}
+
+// RegisterGRPC registers NotificationService on gs. It may be called before Run;
+// calls return Unavailable until Run has connected to NATS and the store.
+func (s *Service) RegisterGRPC(gs *grpc.Server) {
+	notificationv1.RegisterNotificationServiceServer(gs, s.api)
+}
+
+// Ready is closed once the service serves requests.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// AdminAddr is the bound admin address (after Ready).
+func (s *Service) AdminAddr() string { return s.rt.Admin.Addr() }
+
+// GRPCAddr is the bound address of the service's own gRPC server (after Ready),
+// empty when Config.GRPCAddr is empty.
+func (s *Service) GRPCAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.grpcAddr
+}
+
+// Run connects, serves until ctx ends, then shuts down gracefully.
+func (s *Service) Run(ctx context.Context) error {
+	rt, err := service.StartRuntime(ctx, service.RuntimeOptions{
+		Name: "notification", NATS: s.cfg.NATS, Mongo: &s.cfg.Mongo, AdminAddr: s.cfg.AdminAddr, Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	s.rt = rt
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rt.Close(sctx)
+	}()
+
+	st := store.New(rt.DB)
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ttlErr, err := st.EnsureIndexes(ictx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	if ttlErr != nil {
+		rt.Log.Info("no TTL index on notifications.expiresAt; the cleanup loop deletes expired notifications", "reason", ttlErr)
+	}
+	core := notify.NewCore(notify.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: notify.NewMetrics(rt.Admin.Registry())})
+
+	cmds := command.New(rt.NC, command.Options{Service: "notification", Logger: rt.Log, Registerer: rt.Admin.Registry()})
+	core.RegisterCommands(cmds)
+	if err := cmds.Start(); err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	s.api.SetCore(core)
+
+	var gs *grpcx.Server
+	gerr := make(chan error, 1)
+	if s.cfg.GRPCAddr != "" {
+		if gs, err = grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: rt.Log}); err != nil {
+			return fmt.Errorf("start notification: %w", err)
+		}
+		s.RegisterGRPC(gs.Server)
+		ln, err := net.Listen("tcp", s.cfg.GRPCAddr)
+		if err != nil {
+			return fmt.Errorf("start notification: grpc listen %s: %w", s.cfg.GRPCAddr, err)
+		}
+		s.mu.Lock()
+		s.grpcAddr = ln.Addr().String()
+		s.mu.Unlock()
+		go func() { gerr <- gs.Serve(ln) }()
+		gs.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		gs.Health.SetServingStatus(notificationv1.NotificationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+
+	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
+	cleanupDone := make(chan struct{})
+	go func() { defer close(cleanupDone); core.RunCleanup(cleanupCtx, s.cfg.CleanupInterval) }()
+
+	close(s.ready)
+	rt.Log.Info("notification ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-gerr:
+		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			runErr = fmt.Errorf("notification grpc: %w", err)
+		}
+	}
+
+	rt.Admin.SetDraining()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if gs != nil {
+		gs.Health.Shutdown()
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			gs.Stop()
+		}
+	}
+	cmds.Stop(sctx)
+	stopCleanup()
+	<-cleanupDone
+	s.api.SetCore(nil)
+	return runErr
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package notification_test
+
+const raceEnabled = false
