@@ -42,9 +42,9 @@ var contractPerms = map[string]natsPerm{
 		responses: true,
 	},
 	"presence": {
-		pub: []string{"talim.presence.v1.changed.>", "talim.chat.v1.shared-rooms"},
+		pub: []string{"talim.presence.v1.changed.>", "talim.presence.v1.internal.>", "talim.chat.v1.shared-rooms"},
 		sub: []string{"talim.cmd.v1.presence.>", "talim.presence.v1.conn.>", "talim.presence.v1.heartbeat.>",
-			"talim.presence.v1.query", "talim.chat.v1.membership.>", "talim.health.v1.presence", "_INBOX.>"},
+			"talim.presence.v1.query", "talim.presence.v1.internal.>", "talim.chat.v1.membership.>", "talim.health.v1.presence", "_INBOX.>"},
 		responses: true,
 	},
 	"talim-admin": {
