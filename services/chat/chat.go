@@ -1,0 +1,206 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/talim/realtime/pkg/command"
+	"github.com/talim/realtime/pkg/config"
+	"github.com/talim/realtime/pkg/grpcx"
+	"github.com/talim/realtime/pkg/service"
+	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	"github.com/talim/realtime/services/chat/internal/core"
+	"github.com/talim/realtime/services/chat/internal/grpcapi"
+	"github.com/talim/realtime/services/chat/internal/store"
+)
+
+// Config configures the chat service.
+type Config struct {
+	NATS      service.NATS
+	Mongo     service.Mongo
+	AdminAddr string
+	// GRPCAddr is where the gRPC API listens; empty means the caller registers the
+	// API on its own server with RegisterGRPC (talim dev serves both APIs on one port).
+	GRPCAddr string
+	// ServiceToken authenticates gRPC callers.
+	ServiceToken string
+}
+
+// Register binds the configuration to flags and environment variables.
+func (c *Config) Register(s *config.Set) {
+	c.NATS.Register(s)
+	c.Mongo.Register(s)
+	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
+	s.String(&c.GRPCAddr, "grpc-addr", "TALIM_GRPC_ADDR", ":9090", "gRPC listen address (empty: do not listen)")
+	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "token gRPC callers must present (required)")
+}
+
+// Validate checks the configuration; errors name the variable.
+func (c Config) Validate() error {
+	if c.ServiceToken == "" {
+		return config.Errorf("TALIM_SERVICE_TOKEN", "required")
+	}
+	if c.GRPCAddr != "" {
+		if err := config.ValidateAddr(c.GRPCAddr); err != nil {
+			return config.Errorf("TALIM_GRPC_ADDR", "%v", err)
+		}
+	}
+	return nil
+}
+
+// Service is a running chat service.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	rt       *service.Runtime
+	api      *grpcapi.Server
+	ready    chan struct{}
+	grpcAddr atomic.Value // string: bound gRPC address
+}
+
+// New validates cfg and returns a service; it does no I/O.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, log: log, api: &grpcapi.Server{}, ready: make(chan struct{})}, nil
+}
+
+// RegisterGRPC registers ChatAdminService on gs (talim dev serves every API on one
+// listener). Calls fail with Unavailable until Run has connected to the store.
+func (s *Service) RegisterGRPC(gs *grpc.Server) { chatv1.RegisterChatAdminServiceServer(gs, s.api) }
+
+// Ready is closed once the service serves requests.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// AdminAddr is the bound admin address (after Ready).
+func (s *Service) AdminAddr() string { return s.rt.Admin.Addr() }
+
+// GRPCAddr is the bound address of the service's own gRPC server (after Ready;
+// empty when Config.GRPCAddr is empty).
+func (s *Service) GRPCAddr() string {
+	a, _ := s.grpcAddr.Load().(string)
+	return a
+}
+
+// Run connects, serves until ctx ends, then shuts down gracefully: stop taking
+// commands and gRPC calls, finish running ones, flush queued deliveries, close.
+func (s *Service) Run(ctx context.Context) error {
+	rt, err := service.StartRuntime(ctx, service.RuntimeOptions{
+		Name: "chat", NATS: s.cfg.NATS, Mongo: &s.cfg.Mongo, AdminAddr: s.cfg.AdminAddr, Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("start chat: %w", err)
+	}
+	s.rt = rt
+	closeCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 5*time.Second)
+	}
+	st := store.New(rt.DB, rt.Admin.Registry())
+	err = ensureIndexes(ctx, st, rt.Log)
+	if err != nil {
+		c, cancel := closeCtx()
+		rt.Close(c)
+		cancel()
+		return fmt.Errorf("start chat: %w", err)
+	}
+	cr, err := core.New(core.Options{Store: st, NC: rt.NC, Logger: rt.Log, Registry: rt.Admin.Registry()})
+	if err == nil {
+		err = cr.ServeSharedRooms()
+	}
+	cmds := command.New(rt.NC, command.Options{Service: "chat", Logger: rt.Log, Registerer: rt.Admin.Registry()})
+	if err == nil {
+		cr.Register(cmds)
+		err = cmds.Start()
+	}
+	var gs *grpcx.Server
+	if err == nil && s.cfg.GRPCAddr != "" {
+		gs, err = s.serveGRPC()
+	}
+	if err != nil {
+		c, cancel := closeCtx()
+		if cr != nil {
+			cr.Close(c)
+		}
+		rt.Close(c)
+		cancel()
+		return fmt.Errorf("start chat: %w", err)
+	}
+	s.api.SetCore(cr)
+	close(s.ready)
+	rt.Log.Info("chat ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())
+
+	<-ctx.Done()
+	rt.Admin.SetDraining()
+	sctx, scancel := closeCtx()
+	defer scancel()
+	if gs != nil {
+		gs.Health.Shutdown()
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			gs.Stop()
+		}
+	}
+	cmds.Stop(sctx)
+	cr.Close(sctx)
+	s.api.SetCore(nil)
+	rt.Close(sctx)
+	return nil
+}
+
+func (s *Service) serveGRPC() (*grpcx.Server, error) {
+	gs, err := grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.RegisterGRPC(gs.Server)
+	lis, err := net.Listen("tcp", s.cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("grpc listen %s: %w", s.cfg.GRPCAddr, err)
+	}
+	s.grpcAddr.Store(lis.Addr().String())
+	gs.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	gs.Health.SetServingStatus(chatv1.ChatAdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	go func() {
+		if err := gs.Serve(lis); err != nil {
+			s.log.Error("grpc server", "err", err)
+		}
+	}()
+	return gs, nil
+}
+
+// ensureIndexes creates the indexes, retrying for up to 30s: FerretDB v1 (SQLite)
+// drops the connection when several databases or collections are created at the
+// same moment, and replicas starting together against an empty store race the same
+// way; index creation itself is idempotent.
+func ensureIndexes(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for {
+		err := st.EnsureIndexes(ctx)
+		if err == nil {
+			return nil
+		}
+		log.Warn("create indexes; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

@@ -1,0 +1,548 @@
+package core
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/talim/realtime/pkg/command"
+	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/chat/internal/store"
+)
+
+// Register registers every chat client event on srv.
+func (c *Core) Register(srv *command.Server) {
+	srv.Handle("join-chat-room", c.joinRoom)
+	srv.Handle("leave-chat-room", c.leaveRoom)
+	srv.Handle("send-chat-message", c.sendMessage)
+	srv.Handle("get-chat-room-history", c.history)
+	srv.Handle("mark-message-read", c.markRead)
+	srv.Handle("typing", c.typingEvent)
+	srv.Handle("edit-chat-message", c.editMessage)
+	srv.Handle("delete-chat-message", c.deleteMessage)
+	srv.Handle("list-rooms", c.listRooms)
+	srv.Handle("open-direct-room", c.openDirectRoom)
+}
+
+type historyPage struct {
+	RoomID   string          `json:"roomId"`
+	Messages []store.Message `json:"messages"`
+	HasMore  bool            `json:"hasMore"`
+}
+
+type readState struct {
+	RoomID      string `json:"roomId"`
+	LastSeq     int64  `json:"lastSeq,omitempty"`
+	LastReadSeq int64  `json:"lastReadSeq"`
+	Unread      int64  `json:"unread"`
+}
+
+func unread(lastSeq, lastRead int64) int64 { return max(0, lastSeq-lastRead) }
+
+func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID   string `json:"roomId"`
+		SinceSeq *int64 `json:"sinceSeq"`
+		Limit    *int   `json:"limit"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if req.SinceSeq != nil && *req.SinceSeq < 0 {
+		return nil, command.BadRequest("sinceSeq must be >= 0")
+	}
+	limit, err := pageLimit(req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	user := cmd.GetIdentity().GetUserId()
+	st, err := c.room(ctx, req.RoomID)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := st.Role(user); !ok {
+		if st.Room.Type != store.TypeOpen {
+			return nil, command.Forbidden("not a member of room %q", req.RoomID)
+		}
+		added, err := c.store.EnsureMember(ctx, store.Member{RoomID: req.RoomID, UserID: user, Role: store.RoleMember, JoinedAt: store.Now()})
+		if err != nil {
+			return nil, fmt.Errorf("join open room: %w", err)
+		}
+		if added {
+			c.membershipChanged(req.RoomID)
+			c.notifyAdded(req.RoomID, user, store.RoleMember)
+		}
+	}
+	// Fresh reads for the counters; the room summary first so that lastSeq never
+	// exceeds what the history below can show.
+	room, err := c.store.Room(ctx, req.RoomID)
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	mem, err := c.store.Member(ctx, req.RoomID, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, command.Forbidden("not a member of room %q", req.RoomID)
+	} else if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	q := store.HistoryQuery{RoomID: req.RoomID, Limit: limit, Latest: req.SinceSeq == nil}
+	if req.SinceSeq != nil {
+		q.After = *req.SinceSeq
+	}
+	msgs, more, err := c.store.History(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	// The summary can lag behind stored messages (another instance's write in
+	// flight); never report a lastSeq below what the history shows.
+	lastSeq := room.LastSeq
+	if n := len(msgs); n > 0 && msgs[n-1].Seq > lastSeq {
+		lastSeq = msgs[n-1].Seq
+	}
+	reply, err := command.OK(readState{RoomID: req.RoomID, LastSeq: lastSeq, LastReadSeq: mem.LastReadSeq, Unread: unread(lastSeq, mem.LastReadSeq)})
+	if err != nil {
+		return nil, err
+	}
+	frame, err := command.Frame("chat-room-history", historyPage{RoomID: req.RoomID, Messages: nonNil(msgs), HasMore: more})
+	if err != nil {
+		return nil, err
+	}
+	reply.Frames = append(reply.Frames, frame)
+	reply.JoinRooms = []string{req.RoomID}
+	return reply, nil
+}
+
+func nonNil(m []store.Message) []store.Message {
+	if m == nil {
+		return []store.Message{}
+	}
+	return m
+}
+
+func (c *Core) leaveRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID string `json:"roomId"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	reply, err := command.OK(map[string]string{"roomId": req.RoomID})
+	if err != nil {
+		return nil, err
+	}
+	reply.LeaveRooms = []string{req.RoomID}
+	return reply, nil
+}
+
+func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID      string  `json:"roomId"`
+		Content     string  `json:"content"`
+		Type        *string `json:"type"`
+		ClientMsgID string  `json:"clientMsgId"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if req.ClientMsgID == "" {
+		return nil, command.BadRequest("clientMsgId is required")
+	}
+	if !ValidClientMsgID(req.ClientMsgID) {
+		return nil, command.BadRequest("clientMsgId must be 1..%d characters of [A-Za-z0-9_-:@.]", MaxClientMsgID)
+	}
+	typ := "text"
+	if req.Type != nil {
+		typ = *req.Type
+		if !msgTypeRe.MatchString(typ) || typ == store.MessageTypeSystem {
+			return nil, command.BadRequest("type must be a lower-case word (default text); system is reserved")
+		}
+	}
+	content, err := checkContent(req.Content)
+	if err != nil {
+		return nil, err
+	}
+	id := cmd.GetIdentity()
+	st, role, err := c.member(ctx, req.RoomID, id.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	if err := canPost(st, role); err != nil {
+		return nil, err
+	}
+	name := id.GetDisplayName()
+	if name == "" {
+		name = id.GetUserId()
+	}
+	m, _, err := c.seq.Append(ctx, store.Message{
+		ID: store.MessageID(req.RoomID, id.GetUserId(), req.ClientMsgID), RoomID: req.RoomID,
+		SenderID: id.GetUserId(), SenderName: name, Type: typ, Content: content, ClientMsgID: req.ClientMsgID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
+	}
+	return command.OK(map[string]any{"message": m})
+}
+
+func (c *Core) history(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID    string `json:"roomId"`
+		BeforeSeq *int64 `json:"beforeSeq"`
+		AfterSeq  *int64 `json:"afterSeq"`
+		Limit     *int   `json:"limit"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if req.BeforeSeq != nil && req.AfterSeq != nil {
+		return nil, command.BadRequest("give beforeSeq or afterSeq, not both")
+	}
+	if (req.BeforeSeq != nil && *req.BeforeSeq < 1) || (req.AfterSeq != nil && *req.AfterSeq < 0) {
+		return nil, command.BadRequest("beforeSeq must be >= 1 and afterSeq >= 0")
+	}
+	limit, err := pageLimit(req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := c.member(ctx, req.RoomID, cmd.GetIdentity().GetUserId()); err != nil {
+		return nil, err
+	}
+	q := store.HistoryQuery{RoomID: req.RoomID, Limit: limit}
+	switch {
+	case req.BeforeSeq != nil:
+		q.Before = *req.BeforeSeq
+	case req.AfterSeq != nil:
+		q.After = *req.AfterSeq
+	default:
+		q.Latest = true
+	}
+	msgs, more, err := c.store.History(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return command.OK(historyPage{RoomID: req.RoomID, Messages: nonNil(msgs), HasMore: more})
+}
+
+func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID    string  `json:"roomId"`
+		Seq       *int64  `json:"seq"`
+		MessageID *string `json:"messageId"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if (req.Seq == nil) == (req.MessageID == nil) {
+		return nil, command.BadRequest("give seq or messageId")
+	}
+	user := cmd.GetIdentity().GetUserId()
+	if _, _, err := c.member(ctx, req.RoomID, user); err != nil {
+		return nil, err
+	}
+	var seq int64
+	if req.MessageID != nil {
+		if err := CheckID("messageId", *req.MessageID); err != nil {
+			return nil, err
+		}
+		m, err := c.roomMessage(ctx, req.RoomID, *req.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		seq = m.Seq
+	} else {
+		if seq = *req.Seq; seq < 1 {
+			return nil, command.BadRequest("seq must be >= 1")
+		}
+	}
+	room, err := c.store.Room(ctx, req.RoomID)
+	if err != nil {
+		return nil, fmt.Errorf("mark read: %w", err)
+	}
+	if seq > room.LastSeq {
+		seq = room.LastSeq // never mark beyond what exists
+	}
+	now := store.Now()
+	mem, moved, err := c.store.MarkRead(ctx, req.RoomID, user, seq, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, command.Forbidden("not a member of room %q", req.RoomID)
+	} else if err != nil {
+		return nil, fmt.Errorf("mark read: %w", err)
+	}
+	if moved {
+		c.roomEvent(req.RoomID, &edgev1.Outbound{Event: "message-read", RoomId: req.RoomID,
+			Data: mustJSON(map[string]any{"roomId": req.RoomID, "userId": user, "seq": mem.LastReadSeq, "readAt": store.FormatTime(now)})}, "")
+	}
+	return command.OK(readState{RoomID: req.RoomID, LastReadSeq: mem.LastReadSeq, Unread: unread(room.LastSeq, mem.LastReadSeq)})
+}
+
+// roomMessage returns message id of roomID, not_found when it is elsewhere.
+func (c *Core) roomMessage(ctx context.Context, roomID, id string) (*store.Message, error) {
+	m, err := c.store.Message(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.RoomID != roomID) {
+		return nil, command.NotFound("message %q not found in room %q", id, roomID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get message: %w", err)
+	}
+	return m, nil
+}
+
+func (c *Core) typingEvent(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID   string `json:"roomId"`
+		IsTyping *bool  `json:"isTyping"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if req.IsTyping == nil {
+		return nil, command.BadRequest("isTyping is required")
+	}
+	user := cmd.GetIdentity().GetUserId()
+	st, role, err := c.member(ctx, req.RoomID, user)
+	if err != nil {
+		return nil, err
+	}
+	if err := canPost(st, role); err != nil {
+		return nil, err
+	}
+	c.typing.offer(user, req.RoomID, *req.IsTyping, func(v bool) {
+		c.roomEvent(req.RoomID, &edgev1.Outbound{Event: "typing", RoomId: req.RoomID,
+			Data: mustJSON(map[string]any{"roomId": req.RoomID, "userId": user, "isTyping": v})}, user)
+	})
+	return command.OK(struct{}{})
+}
+
+func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID    string `json:"roomId"`
+		MessageID string `json:"messageId"`
+		Content   string `json:"content"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if err := CheckID("messageId", req.MessageID); err != nil {
+		return nil, err
+	}
+	content, err := checkContent(req.Content)
+	if err != nil {
+		return nil, err
+	}
+	user := cmd.GetIdentity().GetUserId()
+	st, _, err := c.member(ctx, req.RoomID, user)
+	if err != nil {
+		return nil, err
+	}
+	if st.Room.Archived {
+		return nil, command.Forbidden("room %q is archived", req.RoomID)
+	}
+	m, err := c.roomMessage(ctx, req.RoomID, req.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.SenderID != user:
+		return nil, command.Forbidden("only the sender can edit a message")
+	case m.Deleted:
+		return nil, command.Forbidden("a deleted message cannot be edited")
+	}
+	updated, err := c.store.EditMessage(ctx, req.RoomID, req.MessageID, user, content, store.Now())
+	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+		return nil, command.Forbidden("a deleted message cannot be edited")
+	} else if err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	c.messageUpdated(ctx, *updated)
+	return command.OK(map[string]any{"message": updated})
+}
+
+func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		RoomID    string `json:"roomId"`
+		MessageID string `json:"messageId"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("roomId", req.RoomID); err != nil {
+		return nil, err
+	}
+	if err := CheckID("messageId", req.MessageID); err != nil {
+		return nil, err
+	}
+	id := cmd.GetIdentity()
+	st, role, err := c.member(ctx, req.RoomID, id.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	if st.Room.Archived {
+		return nil, command.Forbidden("room %q is archived", req.RoomID)
+	}
+	m, err := c.roomMessage(ctx, req.RoomID, req.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	if !canDelete(role, id.GetRoles(), m, id.GetUserId()) {
+		return nil, command.Forbidden("only the sender, a room owner or a teacher can delete a message")
+	}
+	if m.Deleted {
+		return command.OK(map[string]any{"message": m}) // idempotent
+	}
+	deleted, err := c.store.DeleteMessage(ctx, req.RoomID, req.MessageID)
+	if err != nil {
+		return nil, fmt.Errorf("delete: %w", err)
+	}
+	c.messageUpdated(ctx, *deleted)
+	return command.OK(map[string]any{"message": deleted})
+}
+
+// messageUpdated refreshes the room summary and tells joined connections.
+func (c *Core) messageUpdated(ctx context.Context, m store.Message) {
+	if err := c.store.ReplaceLastMessage(ctx, m); err != nil {
+		c.log.Warn("update room summary", "room", m.RoomID, "err", err)
+	}
+	c.roomEvent(m.RoomID, &edgev1.Outbound{Event: "chat-message-updated", RoomId: m.RoomID, Seq: m.Seq,
+		Data: mustJSON(map[string]any{"message": m})}, "")
+}
+
+// RoomSummary is a list-rooms entry (and open-direct-room's room).
+type RoomSummary struct {
+	RoomID      string         `json:"roomId"`
+	Name        string         `json:"name"`
+	Type        string         `json:"type"`
+	Archived    bool           `json:"archived"`
+	Role        string         `json:"role"`
+	LastSeq     int64          `json:"lastSeq"`
+	LastReadSeq int64          `json:"lastReadSeq"`
+	Unread      int64          `json:"unread"`
+	LastMessage *store.Message `json:"lastMessage"`
+	activity    time.Time
+}
+
+func summarize(r store.Room, m store.Member) RoomSummary {
+	return RoomSummary{RoomID: r.ID, Name: r.Name, Type: r.Type, Archived: r.Archived, Role: m.Role,
+		LastSeq: r.LastSeq, LastReadSeq: m.LastReadSeq, Unread: unread(r.LastSeq, m.LastReadSeq),
+		LastMessage: r.LastMessage, activity: r.LastActivityAt}
+}
+
+func (c *Core) listRooms(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct{}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	user := cmd.GetIdentity().GetUserId()
+	mems, err := c.store.UserMemberships(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	ids := make([]string, len(mems))
+	byRoom := make(map[string]store.Member, len(mems))
+	for i, m := range mems {
+		ids[i], byRoom[m.RoomID] = m.RoomID, m
+	}
+	rooms, err := c.store.Rooms(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	out := make([]RoomSummary, 0, len(rooms))
+	for _, r := range rooms {
+		out = append(out, summarize(r, byRoom[r.ID]))
+	}
+	slices.SortFunc(out, func(a, b RoomSummary) int {
+		if c := b.activity.Compare(a.activity); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.RoomID, b.RoomID)
+	})
+	return command.OK(map[string]any{"rooms": out})
+}
+
+// DirectRoomID is the id of the 1:1 room of a and b (order does not matter).
+func DirectRoomID(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	h := sha256.Sum256([]byte(a + "\x00" + b))
+	return "dm:" + fmt.Sprintf("%x", h[:16])
+}
+
+func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+	var req struct {
+		UserID string `json:"userId"`
+	}
+	if err := command.Decode(cmd, &req); err != nil {
+		return nil, err
+	}
+	if err := CheckID("userId", req.UserID); err != nil {
+		return nil, err
+	}
+	me := cmd.GetIdentity().GetUserId()
+	if req.UserID == me {
+		return nil, command.BadRequest("userId must be another user")
+	}
+	roomID := DirectRoomID(me, req.UserID)
+	now := store.Now()
+	// The deterministic _id makes concurrent calls converge on one room: one
+	// insert wins, the others see a duplicate and reuse it.
+	created, err := c.store.CreateRoom(ctx, store.Room{ID: roomID, Type: store.TypeDirect, LastActivityAt: now, CreatedAt: now})
+	if err != nil {
+		return nil, fmt.Errorf("open direct room: %w", err)
+	}
+	if !created {
+		existing, err := c.store.Room(ctx, roomID)
+		if err != nil {
+			return nil, fmt.Errorf("open direct room: %w", err)
+		}
+		if existing.Type != store.TypeDirect {
+			return nil, command.Forbidden("room %q is not a direct room", roomID)
+		}
+	}
+	changed := false
+	for _, u := range []string{me, req.UserID} {
+		added, err := c.store.EnsureMember(ctx, store.Member{RoomID: roomID, UserID: u, Role: store.RoleMember, JoinedAt: now})
+		if err != nil {
+			return nil, fmt.Errorf("open direct room: %w", err)
+		}
+		if added {
+			changed = true
+			defer c.notifyAdded(roomID, u, store.RoleMember)
+		}
+	}
+	if changed {
+		c.membershipChanged(roomID)
+	}
+	room, err := c.store.Room(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("open direct room: %w", err)
+	}
+	mem, err := c.store.Member(ctx, roomID, me)
+	if err != nil {
+		return nil, fmt.Errorf("open direct room: %w", err)
+	}
+	return command.OK(map[string]any{"room": summarize(*room, *mem)})
+}

@@ -1,0 +1,303 @@
+// Package core is the chat domain: access rules, the client events of
+// PROTOCOL.md §3 (served over NATS by package command), the admin operations behind
+// ChatAdminService, and the events published to users.
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/talim/realtime/pkg/command"
+	"github.com/talim/realtime/pkg/subject"
+	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/chat/internal/pipeline"
+	"github.com/talim/realtime/services/chat/internal/roster"
+	"github.com/talim/realtime/services/chat/internal/store"
+)
+
+// Options configures Core.
+type Options struct {
+	Store    *store.Store
+	NC       *nats.Conn
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// TypingInterval is the minimum gap between forwarded typing events per user
+	// and room (default 1s).
+	TypingInterval time.Duration
+	// FanoutWorkers bounds rooms publishing at once (default pipeline.DefaultWorkers).
+	FanoutWorkers int
+	// MaxBatch bounds one group-commit insert (default pipeline.DefaultMaxBatch).
+	MaxBatch int
+}
+
+// Core holds the chat service's state. Create with New; Close when done.
+type Core struct {
+	store  *store.Store
+	nc     *nats.Conn
+	log    *slog.Logger
+	roster *roster.Cache
+	seq    *pipeline.Sequencer
+	fanout *pipeline.Fanout
+	typing *throttle
+	subs   []*nats.Subscription
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// New builds the core and subscribes to membership invalidations.
+func New(o Options) (*Core, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TypingInterval <= 0 {
+		o.TypingInterval = time.Second
+	}
+	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c.roster = roster.New(o.Store, 0, o.Registry)
+	c.fanout = pipeline.NewFanout(o.FanoutWorkers, o.Logger, o.Registry)
+	c.seq = pipeline.NewSequencer(pipeline.SequencerOptions{
+		Store: o.Store, Logger: o.Logger, Registry: o.Registry, MaxBatch: o.MaxBatch, Committed: c.deliverMessages,
+	})
+	c.typing = newThrottle(o.TypingInterval)
+	sub, err := o.NC.Subscribe(subject.ChatMembership+">", func(m *nats.Msg) {
+		var ev chatv1.MembershipChanged
+		if err := proto.Unmarshal(m.Data, &ev); err != nil || ev.GetRoomId() == "" {
+			c.log.Warn("bad membership-changed message", "subject", m.Subject)
+			return
+		}
+		c.roster.Invalidate(ev.GetRoomId())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe membership changes: %w", err)
+	}
+	c.subs = append(c.subs, sub)
+	go c.janitor()
+	return c, nil
+}
+
+// ServeSharedRooms answers talim.chat.v1.shared-rooms in queue group "chat".
+func (c *Core) ServeSharedRooms() error {
+	sub, err := c.nc.QueueSubscribe(subject.ChatSharedRooms, "chat", func(m *nats.Msg) {
+		var req chatv1.SharedRoomsRequest
+		var resp chatv1.SharedRoomsResponse
+		if err := proto.Unmarshal(m.Data, &req); err != nil {
+			resp.Error = "malformed request"
+		} else if !ValidID(req.GetUserId()) {
+			resp.Error = "invalid user_id"
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			users, err := c.store.SharedWith(ctx, req.GetUserId(), validIDs(req.GetOtherUserIds()))
+			cancel()
+			if err != nil {
+				c.log.Warn("shared rooms", "user", req.GetUserId(), "err", err)
+				resp.Error = "unavailable"
+			}
+			resp.VisibleUserIds = users
+		}
+		if b, err := proto.Marshal(&resp); err == nil && m.Reply != "" {
+			_ = m.Respond(b)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe shared rooms: %w", err)
+	}
+	c.subs = append(c.subs, sub)
+	return nil
+}
+
+func validIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if ValidID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Close stops subscriptions and waits for queued deliveries until ctx ends.
+func (c *Core) Close(ctx context.Context) {
+	for _, s := range c.subs {
+		_ = s.Unsubscribe()
+	}
+	close(c.stop)
+	<-c.done
+	c.typing.stopAll()
+	c.fanout.Close(ctx)
+}
+
+func (c *Core) janitor() {
+	defer close(c.done)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.roster.Sweep()
+			c.typing.sweep(time.Now())
+		}
+	}
+}
+
+// ---- access ----
+
+// ErrArchived means the room is archived (read-only).
+var ErrArchived = errors.New("room is archived")
+
+// room returns the cached state of roomID; not_found when it does not exist.
+func (c *Core) room(ctx context.Context, roomID string) (*roster.State, error) {
+	st, err := c.roster.Get(ctx, roomID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, command.NotFound("room %q not found", roomID)
+	}
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, command.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", command.ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("load room %s: %w", roomID, err)
+	}
+	return st, nil
+}
+
+// member returns the room and userID's role, or forbidden for non-members.
+func (c *Core) member(ctx context.Context, roomID, userID string) (*roster.State, string, error) {
+	st, err := c.room(ctx, roomID)
+	if err != nil {
+		return nil, "", err
+	}
+	role, ok := st.Role(userID)
+	if !ok {
+		return nil, "", command.Forbidden("not a member of room %q", roomID)
+	}
+	return st, role, nil
+}
+
+// canPost is the posting rule: readonly members never post; in announcement rooms
+// only owners and teachers (by membership role) post; archived rooms take nothing.
+func canPost(st *roster.State, role string) error {
+	switch {
+	case st.Room.Archived:
+		return command.Forbidden("room %q is archived", st.Room.ID)
+	case role == store.RoleReadonly:
+		return command.Forbidden("readonly members cannot post")
+	case st.Room.Type == store.TypeAnnouncement && role != store.RoleOwner && role != store.RoleTeacher:
+		return command.Forbidden("only owners and teachers post in announcement rooms")
+	}
+	return nil
+}
+
+// canDelete: the sender, the room's owners and teachers (membership role), and
+// members whose token carries the "teacher" role.
+func canDelete(role string, tokenRoles []string, m *store.Message, userID string) bool {
+	return m.SenderID == userID || role == store.RoleOwner || role == store.RoleTeacher ||
+		slices.Contains(tokenRoles, store.RoleTeacher)
+}
+
+// ---- outbound ----
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode event: %v", err)) // only our own plain structs are encoded
+	}
+	return b
+}
+
+// publishRoom sends ob to every current member of roomID except exceptUser.
+// Runs inside fan-out jobs; the payload is encoded once.
+func (c *Core) publishRoom(ctx context.Context, roomID string, ob *edgev1.Outbound, exceptUser string) int {
+	st, err := c.roster.Get(ctx, roomID)
+	if err != nil {
+		c.log.Warn("fan-out: load members", "room", roomID, "err", err)
+		return 0
+	}
+	b, err := proto.Marshal(ob)
+	if err != nil {
+		c.log.Error("fan-out: marshal", "room", roomID, "err", err)
+		return 0
+	}
+	n := 0
+	for user := range st.Roles {
+		if user == exceptUser {
+			continue
+		}
+		if err := c.nc.Publish(subject.User(user), b); err != nil {
+			c.log.Warn("fan-out: publish", "room", roomID, "user", user, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// publishUser sends ob to one user's connections.
+func (c *Core) publishUser(userID string, ob *edgev1.Outbound) {
+	b, err := proto.Marshal(ob)
+	if err == nil {
+		err = c.nc.Publish(subject.User(userID), b)
+	}
+	if err != nil {
+		c.log.Warn("publish to user", "user", userID, "event", ob.GetEvent(), "err", err)
+	}
+}
+
+// roomEvent queues ob for the room's members in room order.
+func (c *Core) roomEvent(roomID string, ob *edgev1.Outbound, exceptUser string) {
+	c.fanout.Enqueue(roomID, func(ctx context.Context) int { return c.publishRoom(ctx, roomID, ob, exceptUser) })
+}
+
+// deliverMessages is the sequencer's commit hook: chat-message to joined
+// connections, room-updated to the members' other connections.
+func (c *Core) deliverMessages(roomID string, msgs []store.Message) {
+	jobs := make([]pipeline.Job, len(msgs))
+	for i, m := range msgs {
+		ob := &edgev1.Outbound{
+			Event: "chat-message", Data: mustJSON(map[string]any{"message": m}),
+			RoomId: roomID, Seq: m.Seq,
+			AltEvent: "room-updated", AltData: mustJSON(map[string]any{"roomId": roomID, "lastSeq": m.Seq, "lastMessage": m}),
+		}
+		jobs[i] = func(ctx context.Context) int { return c.publishRoom(ctx, roomID, ob, "") }
+	}
+	c.fanout.Enqueue(roomID, jobs...)
+}
+
+type membershipEvent struct {
+	RoomID string `json:"roomId"`
+	Change string `json:"change"`
+	Role   string `json:"role"`
+}
+
+// membershipChanged drops the local cache entry and tells every instance.
+func (c *Core) membershipChanged(roomID string) {
+	c.roster.Invalidate(roomID)
+	b, _ := proto.Marshal(&chatv1.MembershipChanged{RoomId: roomID})
+	if err := c.nc.Publish(subject.Membership(roomID), b); err != nil {
+		c.log.Warn("publish membership change", "room", roomID, "err", err)
+	}
+}
+
+// notifyAdded tells userID they were added to roomID (or their role changed).
+func (c *Core) notifyAdded(roomID, userID, role string) {
+	c.publishUser(userID, &edgev1.Outbound{Event: "room-membership",
+		Data: mustJSON(membershipEvent{RoomID: roomID, Change: "added", Role: role})})
+}
+
+// notifyRemoved cuts userID off roomID on every connection at once (the edge
+// applies control.remove_rooms before anything later on the subject).
+func (c *Core) notifyRemoved(roomID, userID, role string) {
+	c.publishUser(userID, &edgev1.Outbound{Event: "room-membership",
+		Data:    mustJSON(membershipEvent{RoomID: roomID, Change: "removed", Role: role}),
+		Control: &edgev1.Control{RemoveRooms: []string{roomID}}})
+}
