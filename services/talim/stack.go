@@ -1,0 +1,359 @@
+package talim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/talim/realtime/pkg/auth"
+	"github.com/talim/realtime/pkg/config"
+	"github.com/talim/realtime/pkg/devstack"
+	"github.com/talim/realtime/pkg/grpcx"
+	"github.com/talim/realtime/pkg/logging"
+	"github.com/talim/realtime/pkg/service"
+	"github.com/talim/realtime/services/chat"
+	"github.com/talim/realtime/services/edge"
+	"github.com/talim/realtime/services/notification"
+	"github.com/talim/realtime/services/presence"
+)
+
+// Store backends for the embedded FerretDB.
+const (
+	StoreSQLite     = "sqlite"
+	StorePostgreSQL = "postgresql"
+)
+
+// StackConfig configures StartStack. Zero values mean: embedded NATS and FerretDB,
+// everything on loopback with kernel-chosen ports, data in DataDir.
+type StackConfig struct {
+	// DataDir holds the FerretDB data and the generated secrets. Required.
+	DataDir string
+	// NATSURL points at an external NATS; empty starts an embedded server on NATSAddr.
+	NATSURL  string
+	NATSAddr string // default 127.0.0.1:0
+	// MongoURI points at an external MongoDB; empty starts an embedded FerretDB on MongoAddr.
+	MongoURI  string
+	MongoAddr string // default 127.0.0.1:0
+	// Store is the embedded FerretDB backend: sqlite (default) or postgresql (a private
+	// PostgreSQL cluster under DataDir/postgres on PostgresPort).
+	Store        string
+	PostgresPort int
+	Database     string // default "talim"
+
+	EdgeAddr string // default 127.0.0.1:0
+	GRPCAddr string // default 127.0.0.1:0; one listener serves ChatAdminService and NotificationService
+	// AdminAddrs per service name (edge, chat, notification, presence); default 127.0.0.1:0.
+	AdminAddrs map[string]string
+
+	// JWTSecret and ServiceToken default to secrets generated once and kept in DataDir.
+	JWTSecret    string
+	ServiceToken string
+	// DevMode lets the edge accept ?userId= and serve /dev/tokens.
+	DevMode bool
+	// Seed creates the demo users' rooms (idempotent).
+	Seed bool
+
+	// Env supplies the services' other variables (limits, timeouts, ...); nil means
+	// none, so every such setting takes its default. talim dev passes os.LookupEnv.
+	Env func(string) (string, bool)
+
+	Logger *slog.Logger
+	// Configure, when set, may adjust each service's configuration before start.
+	Configure func(*ServiceConfigs)
+}
+
+// ServiceConfigs are the configurations StartStack derives; Configure may change them.
+type ServiceConfigs struct {
+	Edge         *edge.Config
+	Chat         *chat.Config
+	Notification *notification.Config
+	Presence     *presence.Config
+}
+
+// Stack is a running system.
+type Stack struct {
+	// EdgeURL is the edge's base URL (http://127.0.0.1:port); WSURL its native endpoint.
+	EdgeURL, WSURL string
+	GRPCAddr       string
+	NATSURL        string
+	MongoURI       string
+	Database       string
+	// AdminAddrs by service name.
+	AdminAddrs   map[string]string
+	JWTSecret    string
+	ServiceToken string
+
+	Edge         *edge.Server
+	Chat         *chat.Service
+	Notification *notification.Service
+	Presence     *presence.Service
+
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	group     *errgroup.Group
+	closers   []func()
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// DemoUsers are the users talim dev seeds and hands tokens out for.
+var DemoUsers = []edge.DevUser{
+	{UserID: "t1", Name: "Ms. Amina Yusuf", Roles: []string{"teacher"}},
+	{UserID: "s1", Name: "Bilal Ahmed", Roles: []string{"student"}},
+	{UserID: "s2", Name: "Chioma Obi", Roles: []string{"student"}},
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// StartStack starts the whole system and returns once every service is ready.
+func StartStack(ctx context.Context, cfg StackConfig) (st *Stack, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("talim: DataDir is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = logging.Discard()
+	}
+	st = &Stack{log: log, AdminAddrs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			st.runClosers()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if st.JWTSecret = cfg.JWTSecret; st.JWTSecret == "" {
+		if st.JWTSecret, err = loadOrCreateSecret(cfg.DataDir, JWTSecretFile); err != nil {
+			return nil, err
+		}
+	}
+	if st.ServiceToken = cfg.ServiceToken; st.ServiceToken == "" {
+		if st.ServiceToken, err = loadOrCreateSecret(cfg.DataDir, ServiceTokenFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.startInfra(ctx, cfg); err != nil {
+		return nil, err
+	}
+	st.Database = orDefault(cfg.Database, "talim")
+
+	natsCfg := service.NATS{URL: st.NATSURL}
+	mongoCfg := service.Mongo{URI: st.MongoURI, Database: st.Database}
+	admin := func(name string) string { return orDefault(cfg.AdminAddrs[name], "127.0.0.1:0") }
+	var ec edge.Config
+	var cc chat.Config
+	var nc notification.Config
+	var pc presence.Config
+	for _, reg := range []func(*config.Set){ec.Register, cc.Register, nc.Register, pc.Register} {
+		if err := loadConfig(reg, cfg.Env); err != nil {
+			return nil, err
+		}
+	}
+	ec.NATS, ec.AdminAddr, ec.Addr = natsCfg, admin("edge"), orDefault(cfg.EdgeAddr, "127.0.0.1:0")
+	ec.JWTSecret, ec.DevMode, ec.DevUsers = st.JWTSecret, cfg.DevMode, DemoUsers
+	cc.NATS, cc.Mongo, cc.AdminAddr, cc.GRPCAddr, cc.ServiceToken = natsCfg, mongoCfg, admin("chat"), "", st.ServiceToken
+	nc.NATS, nc.Mongo, nc.AdminAddr, nc.GRPCAddr, nc.ServiceToken = natsCfg, mongoCfg, admin("notification"), "", st.ServiceToken
+	pc.NATS, pc.Mongo, pc.AdminAddr = natsCfg, mongoCfg, admin("presence")
+	cfgs := ServiceConfigs{Edge: &ec, Chat: &cc, Notification: &nc, Presence: &pc}
+	if cfg.Configure != nil {
+		cfg.Configure(&cfgs)
+	}
+	if st.Edge, err = edge.New(*cfgs.Edge, log.With("service", "edge")); err != nil {
+		return nil, err
+	}
+	if st.Chat, err = chat.New(*cfgs.Chat, log.With("service", "chat")); err != nil {
+		return nil, err
+	}
+	if st.Notification, err = notification.New(*cfgs.Notification, log.With("service", "notification")); err != nil {
+		return nil, err
+	}
+	if st.Presence, err = presence.New(*cfgs.Presence, log.With("service", "presence")); err != nil {
+		return nil, err
+	}
+
+	gs, err := grpcx.NewServer(grpcx.Options{ServiceToken: st.ServiceToken, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	st.Chat.RegisterGRPC(gs.Server)
+	st.Notification.RegisterGRPC(gs.Server)
+	gln, err := net.Listen("tcp", orDefault(cfg.GRPCAddr, "127.0.0.1:0"))
+	if err != nil {
+		return nil, fmt.Errorf("grpc listen: %w", err)
+	}
+	st.GRPCAddr = gln.Addr().String()
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(runCtx)
+	st.cancel, st.group = cancel, g
+	type runner interface {
+		Run(context.Context) error
+		Ready() <-chan struct{}
+	}
+	services := []struct {
+		name string
+		r    runner
+	}{{"chat", st.Chat}, {"notification", st.Notification}, {"presence", st.Presence}, {"edge", st.Edge}}
+	for _, s := range services {
+		g.Go(func() error {
+			if err := s.r.Run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		errc := make(chan error, 1)
+		go func() { errc <- gs.Serve(gln) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("grpc serve: %w", err)
+		case <-gctx.Done():
+			stopped := make(chan struct{})
+			go func() { gs.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(3 * time.Second):
+				gs.Stop()
+			}
+			return nil
+		}
+	})
+	for _, s := range services {
+		select {
+		case <-s.r.Ready():
+		case <-gctx.Done():
+			cancel()
+			return nil, fmt.Errorf("start %s: %w", s.name, errors.Join(g.Wait(), gctx.Err()))
+		case <-ctx.Done():
+			cancel()
+			_ = g.Wait()
+			return nil, fmt.Errorf("start %s: %w", s.name, ctx.Err())
+		}
+	}
+	gs.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	st.EdgeURL = "http://" + st.Edge.Addr()
+	st.WSURL = "ws://" + st.Edge.Addr() + "/ws"
+	st.AdminAddrs["edge"] = st.Edge.AdminAddr()
+	st.AdminAddrs["chat"] = st.Chat.AdminAddr()
+	st.AdminAddrs["notification"] = st.Notification.AdminAddr()
+	st.AdminAddrs["presence"] = st.Presence.AdminAddr()
+	if cfg.Seed {
+		if err := st.seed(ctx); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func (st *Stack) startInfra(ctx context.Context, cfg StackConfig) error {
+	st.NATSURL = cfg.NATSURL
+	if st.NATSURL == "" {
+		host, port, err := splitHostPort(orDefault(cfg.NATSAddr, "127.0.0.1:0"))
+		if err != nil {
+			return fmt.Errorf("TALIM_DEV_NATS_ADDR: %w", err)
+		}
+		if port == 0 {
+			port = devstack.RandomPort
+		}
+		ns, err := devstack.StartNATS(devstack.NATSOptions{Host: host, Port: port, ServerName: "talim-dev"})
+		if err != nil {
+			return fmt.Errorf("start embedded nats: %w", err)
+		}
+		st.closers = append(st.closers, ns.Shutdown)
+		st.NATSURL = ns.ClientURL()
+	}
+	st.MongoURI = cfg.MongoURI
+	if st.MongoURI != "" {
+		return nil
+	}
+	fo := devstack.FerretOptions{ListenAddr: orDefault(cfg.MongoAddr, "127.0.0.1:0")}
+	switch orDefault(cfg.Store, StoreSQLite) {
+	case StoreSQLite:
+		fo.Handler, fo.Dir = devstack.FerretHandlerSQLite, filepath.Join(cfg.DataDir, "ferretdb")
+	case StorePostgreSQL:
+		pg, err := devstack.StartPostgres(ctx, devstack.PGOptions{Dir: filepath.Join(cfg.DataDir, "postgres"), Port: cfg.PostgresPort})
+		if err != nil {
+			return fmt.Errorf("start postgresql for ferretdb: %w", err)
+		}
+		st.closers = append(st.closers, func() { _ = pg.Stop() })
+		fo.Handler, fo.PostgreSQLURL = devstack.FerretHandlerPostgreSQL, pg.URL()
+	default:
+		return fmt.Errorf("TALIM_DEV_STORE=%q: want sqlite or postgresql", cfg.Store)
+	}
+	fdb, err := devstack.StartFerretDB(ctx, fo)
+	if err != nil {
+		return fmt.Errorf("start embedded ferretdb: %w", err)
+	}
+	st.closers = append(st.closers, fdb.Close)
+	st.MongoURI = fdb.MongoURI()
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return "", 0, err
+	}
+	return host, p, nil
+}
+
+// loadConfig fills a service configuration with its defaults, overridden by env.
+func loadConfig(register func(*config.Set), env func(string) (string, bool)) error {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	set := config.NewSet(nil, env)
+	register(set)
+	if err := set.Load(); err != nil {
+		return fmt.Errorf("load service configuration: %w", err)
+	}
+	return nil
+}
+
+// Token signs a token for userID valid for ttl (24h when zero).
+func (st *Stack) Token(userID, name string, ttl time.Duration, roles ...string) (string, error) {
+	if ttl == 0 {
+		ttl = 24 * time.Hour
+	}
+	return auth.SignHS256(st.JWTSecret, auth.Claims{UserID: userID, Name: name, Roles: roles, ExpiresAt: time.Now().Add(ttl)}, "", "")
+}
+
+// Close stops the services (the edge drains), then the embedded infrastructure.
+func (st *Stack) Close() error {
+	st.closeOnce.Do(func() {
+		if st.cancel != nil {
+			st.cancel()
+			st.closeErr = st.group.Wait()
+		}
+		st.runClosers()
+	})
+	return st.closeErr
+}
+
+func (st *Stack) runClosers() {
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+	st.closers = nil
+}
