@@ -25,6 +25,9 @@ const (
 // no earlier deadline.
 const ferretReadyTimeout = 30 * time.Second
 
+// ferretNewMu serialises ferretdb.New, which is not safe for concurrent use.
+var ferretNewMu sync.Mutex
+
 // FerretOptions configures StartFerretDB.
 type FerretOptions struct {
 	// ListenAddr is the TCP listen address. Empty means "127.0.0.1:0", a
@@ -113,8 +116,11 @@ func startFerretDB(ctx context.Context, opts FerretOptions) (*FerretDB, error) {
 	cfg.Logger = logger
 
 	// ferretdb.New opens the backend and binds the listener, so port 0
-	// works and a busy fixed port fails right here.
+	// works and a busy fixed port fails right here. It also writes a package
+	// global (the version's Package field), so concurrent starts are serialised.
+	ferretNewMu.Lock()
 	f, err := ferretdb.New(cfg)
+	ferretNewMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
