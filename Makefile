@@ -86,12 +86,21 @@ jstest: ## JavaScript client tests (node --test), unit and against a real talim 
 	scripts/jstest.sh
 
 .PHONY: test
-test: tools proto-check build-check vet lint gotest fuzz jstest ## everything CI runs
+test: tools browser-deps proto-check build-check vet lint gotest fuzz jstest ## everything CI runs
 	@echo "make test: all checks passed"
 
 .PHONY: pg-deps
 pg-deps: ## install PostgreSQL (Debian package) for FerretDB's PostgreSQL handler
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+.PHONY: browser-deps
+browser-deps: ## install Debian's Chromium for the real-browser tests
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+.PHONY: bench
+bench: pg-deps ## load scenarios at moderate sizes (< 10 min): docs/perf/*.json and charts
+	go build -ldflags "$(LDFLAGS)" -o $(BIN)/talim ./services/talim/cmd/talim
+	TALIM=$(BIN)/talim scripts/bench.sh
 
 .PHONY: clean
 clean: ## remove ./bin (keeps ./data)

@@ -120,7 +120,7 @@ func orDefault(v, def string) string {
 }
 
 // StartStack starts the whole system and returns once every service is ready.
-func StartStack(ctx context.Context, cfg StackConfig) (st *Stack, err error) {
+func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("talim: DataDir is required")
 	}
@@ -128,7 +128,7 @@ func StartStack(ctx context.Context, cfg StackConfig) (st *Stack, err error) {
 	if log == nil {
 		log = logging.Discard()
 	}
-	st = &Stack{log: log, AdminAddrs: map[string]string{}}
+	st := &Stack{log: log, AdminAddrs: map[string]string{}}
 	defer func() {
 		if err != nil {
 			st.runClosers()
