@@ -730,9 +730,16 @@ export class TalimClient {
     const exp = decodeJwtPayload(token)?.exp;
     if (typeof exp !== "number") return;
     const remaining = exp * 1000 - Date.now();
-    const lead = Math.min(this.refreshLeadMs, Math.max(0, remaining) / 2);
+    // Already expired: the server closes with 4001 and we reconnect with a fresh token.
+    if (remaining <= 0) return;
+    const lead = Math.min(this.refreshLeadMs, remaining / 2);
     const delay = Math.max(0, remaining - lead);
     this._log("connection", `token refresh in ${Math.round(delay / 1000)} s`);
+    // Ask again (halving the time left) when getToken fails or has nothing newer yet;
+    // give up below a second: the 4001 close at exp is handled like any expiry.
+    const retry = () => {
+      if (this._status === "connected" && this._currentToken === token && exp * 1000 - Date.now() > 1000) this._scheduleRefresh(token);
+    };
     this._refreshTimer = setTimeout(async () => {
       this._refreshTimer = null;
       let fresh;
@@ -740,11 +747,13 @@ export class TalimClient {
         fresh = await this.getToken();
       } catch (err) {
         this._log("connection", "token refresh: getToken failed", err);
-        // try again shortly, the server closes with 4001 at exp anyway
-        if (this._status === "connected") this._refreshTimer = setTimeout(() => this._scheduleRefresh(token), 5000);
-        return;
+        return retry();
       }
-      if (this._status !== "connected" || !fresh) return;
+      if (this._status !== "connected" || this._currentToken !== token) return;
+      if (!fresh || fresh === token) {
+        this._log("connection", "token refresh: getToken returned no newer token");
+        return retry();
+      }
       this._sendAuthRefresh(fresh);
     }, delay);
   }
@@ -840,6 +849,9 @@ export class TalimClient {
       if (room.awaiting && room.awaiting.gen === gen) room.awaiting = null;
       throw err;
     }
+    // PROTOCOL.md: the ack carries lastSeq; a server that leaves out zero values
+    // (talim's chat service omits it while the room is empty) means 0.
+    if (ack && typeof ack.lastSeq !== "number") ack = { ...ack, lastSeq: 0 };
     if (since && typeof ack.lastSeq === "number" && room.lastSeq != null && ack.lastSeq < room.lastSeq) {
       // The store holds fewer messages than we saw (it was reset): start over from its view.
       this._log("chat", `${room.roomId}: server lastSeq ${ack.lastSeq} < ours ${room.lastSeq}, resetting`);
@@ -1054,9 +1066,13 @@ export class TalimClient {
       resolve: d.resolve,
       reject: d.reject,
     };
+    // Written at once when connected, re-joined and nothing older waits; otherwise it
+    // waits its turn (see _flushOutbox).
+    const waiting = this._outbox.some((e) => e.state === "queued");
     this._outbox.push(entry);
-    this._log("chat", `send ${roomId} (${entry.data.clientMsgId})`, this._ready ? "" : "queued");
-    if (this._ready) this._flushOutbox();
+    this._log("chat", `send ${roomId} (${entry.data.clientMsgId})`, this._ready && !waiting ? "" : "queued");
+    if (this._ready && !waiting) this._writeOutboxEntry(entry);
+    else this._flushOutbox();
     return d.promise;
   }
 
@@ -1065,33 +1081,43 @@ export class TalimClient {
     return this._outbox.map((e) => ({ ...e.data, state: e.state }));
   }
 
+  /**
+   * Write the oldest waiting send once nothing is in flight. After a reconnect the
+   * waiting sends (including those whose socket dropped before the ack) go one at a
+   * time, each after the previous ack, with their original clientMsgId: the server
+   * handles commands concurrently, so pipelining them could store them out of order.
+   */
   _flushOutbox() {
     if (!this._ready) return;
-    for (const entry of this._outbox) {
-      if (entry.state !== "queued") continue;
-      entry.state = "inflight";
-      this._request("send-chat-message", entry.data, {}, entry).then(
-        (ack) => {
-          this._removeFromOutbox(entry);
-          const m = ack && ack.message;
-          if (m) {
-            const room = this._rooms.get(m.roomId);
-            if (room && room.lastSeq != null && room.wanted) this._ingest(room, m, false);
-          }
-          entry.resolve(m);
-        },
-        (err) => {
-          if (err.code === "disconnected" && entry.state === "queued") return; // requeued by _failPending
-          if (err.code === "disconnected") {
-            entry.state = "queued"; // not written to a socket: keep it
-            return;
-          }
-          this._removeFromOutbox(entry);
-          entry.reject(err);
-        },
-      );
-      if (!this._ready) break;
-    }
+    if (this._outbox.some((e) => e.state === "inflight")) return;
+    const next = this._outbox.find((e) => e.state === "queued");
+    if (next) this._writeOutboxEntry(next);
+  }
+
+  _writeOutboxEntry(entry) {
+    entry.state = "inflight";
+    this._request("send-chat-message", entry.data, {}, entry).then(
+      (ack) => {
+        this._removeFromOutbox(entry);
+        const m = ack && ack.message;
+        if (m) {
+          const room = this._rooms.get(m.roomId);
+          if (room && room.lastSeq != null && room.wanted) this._ingest(room, m, false);
+        }
+        entry.resolve(m);
+        this._flushOutbox();
+      },
+      (err) => {
+        if (err.code === "disconnected" && entry.state === "queued") return; // requeued by _failPending
+        if (err.code === "disconnected") {
+          entry.state = "queued"; // not written to a socket: keep it
+          return;
+        }
+        this._removeFromOutbox(entry);
+        entry.reject(err);
+        this._flushOutbox();
+      },
+    );
   }
 
   _removeFromOutbox(entry) {

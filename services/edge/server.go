@@ -1,0 +1,162 @@
+package edge
+
+import (
+	"bufio"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/talim/realtime/pkg/auth"
+)
+
+//go:embed web/static
+var webFS embed.FS
+
+// routes builds the main HTTP mux: the WebSocket endpoint, the demo assets, health
+// endpoints and (DevMode only) /dev/tokens.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.handleWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if failed := s.rt.Admin.Ready(r.Context()); len(failed) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unready", "failed": failed})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	})
+	if s.cfg.DevMode {
+		mux.HandleFunc("GET /dev/tokens", s.handleDevTokens)
+	}
+	static, err := fs.Sub(webFS, "web/static")
+	if err == nil {
+		mux.Handle("GET /", http.FileServerFS(static))
+	}
+	return mux
+}
+
+// refuse writes a refusal before any upgrade (PROTOCOL.md §1).
+func (s *Server) refuse(w http.ResponseWriter, status int, code, reason, message string) {
+	s.metrics.refused(reason)
+	w.Header().Set("Connection", "close")
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusServiceUnavailable, "unavailable", "draining", "server is restarting, connect again")
+		return
+	}
+	if !s.originAllowed(r) {
+		s.refuse(w, http.StatusForbidden, "forbidden", "origin", "origin not allowed")
+		return
+	}
+	if !s.connects.allow(s.clientAddr(r), time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusTooManyRequests, "rate_limited", "connect_rate", "too many connection attempts, slow down")
+		return
+	}
+	claims, err := s.authenticate(r)
+	if err != nil {
+		msg := "invalid token"
+		if errors.Is(err, auth.ErrMissingToken) {
+			msg = "missing token"
+		}
+		s.refuse(w, http.StatusUnauthorized, "unauthorized", "unauthorized", msg)
+		return
+	}
+	if err := s.hub.reserve(claims.UserID, s.cfg.MaxConnsPerUser); err != nil {
+		if errors.Is(err, errUserCap) {
+			s.refuse(w, http.StatusTooManyRequests, "rate_limited", "user_cap", "too many connections for this user")
+			return
+		}
+		s.log.Error("reserve connection", "err", err)
+		s.refuse(w, http.StatusServiceUnavailable, "unavailable", "internal", "temporarily unavailable")
+		return
+	}
+	conn, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		s.hub.release(claims.UserID)
+		s.metrics.refused("handshake")
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return
+	}
+	s.serve(conn, leftovers(conn, rw), protoNative, claims)
+}
+
+// leftovers returns conn, or a reader that first yields bytes the HTTP server
+// buffered after the handshake (a client that pipelined its first frame). Dropping
+// the bufio.ReadWriter keeps idle connections small.
+func leftovers(conn net.Conn, rw *bufio.ReadWriter) io.Reader {
+	if rw == nil || rw.Reader.Buffered() == 0 {
+		return conn
+	}
+	n := rw.Reader.Buffered()
+	b, _ := rw.Reader.Peek(n)
+	return io.MultiReader(strings.NewReader(string(b)), conn)
+}
+
+// authenticate verifies the token from ?token= or Authorization: Bearer; in DevMode a
+// bare ?userId= is accepted too.
+func (s *Server) authenticate(r *http.Request) (auth.Claims, error) {
+	q := r.URL.Query()
+	token := q.Get("token")
+	if token == "" {
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			token = strings.TrimSpace(h[7:])
+		}
+	}
+	if token == "" && s.cfg.DevMode {
+		if uid := q.Get("userId"); uid != "" && len(uid) <= 128 {
+			return auth.Claims{UserID: uid, Name: uid}, nil
+		}
+	}
+	return s.verifier.Verify(token)
+}
+
+func (s *Server) handleDevTokens(w http.ResponseWriter, _ *http.Request) {
+	type tok struct {
+		UserID string   `json:"userId"`
+		Name   string   `json:"name"`
+		Roles  []string `json:"roles"`
+		Token  string   `json:"token"`
+	}
+	out := struct {
+		Users []tok `json:"users"`
+	}{Users: []tok{}}
+	for _, u := range s.cfg.DevUsers {
+		t, err := auth.SignHS256(s.cfg.JWTSecret, auth.Claims{
+			UserID: u.UserID, Name: u.Name, Roles: u.Roles, ExpiresAt: time.Now().Add(24 * time.Hour),
+		}, s.cfg.JWTIssuer, s.cfg.JWTAudience)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "internal", "message": err.Error()}})
+			return
+		}
+		roles := u.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		out.Users = append(out.Users, tok{UserID: u.UserID, Name: u.Name, Roles: roles, Token: t})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
