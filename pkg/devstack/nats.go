@@ -114,6 +114,11 @@ func natsServerOptions(opts NATSOptions) (*server.Options, error) {
 	if opts.ServerName != "" {
 		sopts.ServerName = opts.ServerName
 	}
+	if sopts.MaxPayload == 0 {
+		// An edge heartbeat lists every live connection (~50 bytes each); ~20,000
+		// connections per edge pass NATS's 1 MiB default. deploy/nats/nats.conf says the same.
+		sopts.MaxPayload = 8 << 20
+	}
 	sopts.NoLog = true
 	sopts.NoSigs = true
 	sopts.JetStream = false

@@ -161,7 +161,7 @@ func devCommand(args []string, env func(string) (string, bool), stdout, stderr i
 		Store: c.Store, PostgresPort: c.PostgresPort, Database: c.Database,
 		EdgeAddr: c.EdgeAddr, GRPCAddr: c.GRPCAddr, AdminAddrs: admin,
 		JWTSecret: c.JWTSecret, ServiceToken: c.ServiceToken, DevMode: true, Seed: true,
-		Env: env, Logger: log,
+		Env: withDefaults(env, devDefaults), Logger: log,
 	})
 	if err != nil {
 		if errors.Is(err, config.ErrInvalid) {
@@ -179,6 +179,23 @@ func devCommand(args []string, env func(string) (string, bool), stdout, stderr i
 		return 1
 	}
 	return 0
+}
+
+// devDefaults are service settings that differ in talim dev unless set explicitly:
+// Ctrl-C must stop everything within a few seconds, so the edge drains over 1s.
+var devDefaults = map[string]string{
+	"TALIM_EDGE_DRAIN_WINDOW": "1s",
+}
+
+// withDefaults returns env, falling back to defaults for unset variables.
+func withDefaults(env func(string) (string, bool), defaults map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		if v, ok := env(k); ok {
+			return v, true
+		}
+		v, ok := defaults[k]
+		return v, ok
+	}
 }
 
 func printBanner(w io.Writer, st *Stack, took time.Duration) {
