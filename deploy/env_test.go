@@ -1,41 +1,31 @@
 package deploy
 
+import (
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/talim/realtime/pkg/config"
+	"github.com/talim/realtime/pkg/service"
+	"github.com/talim/realtime/services/chat"
+	"github.com/talim/realtime/services/edge"
+	"github.com/talim/realtime/services/notification"
+	"github.com/talim/realtime/services/presence"
+)
+
 // knownEnv is the allow-list of environment variable names per container. Every
 // name set in a container's `env`, in compose.yaml's `environment`, or as a key of
 // the ConfigMap talim-config / Secret talim-secrets must appear here (ConfigMap and
 // Secret keys may belong to any component: they are shared through envFrom).
 //
-// Service entries mirror docs/CONTRACTS.md "Configuration"; replace them with the
-// services' real config lists (config.Set.Vars()) when those exist.
+// The services' entries come from their real configuration (each Config.Register
+// plus the logging variables every main registers), so a manifest cannot set a
+// variable the binary does not read.
 var knownEnv = map[string][]string{
-	"edge": {
-		"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_CREDS",
-		"TALIM_LOG_FORMAT", "TALIM_LOG_LEVEL", "TALIM_ADMIN_ADDR",
-		"TALIM_EDGE_ADDR", "TALIM_EDGE_DRAIN_WINDOW", "TALIM_EDGE_ALLOWED_ORIGINS",
-		"TALIM_JWT_SECRET", "TALIM_JWT_JWKS", "TALIM_JWT_ISSUER", "TALIM_JWT_AUDIENCE",
-		"TALIM_DEV_MODE",
-		"GOMEMLIMIT", "GOMAXPROCS",
-	},
-	"chat": {
-		"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_CREDS",
-		"MONGODB_URI", "MONGODB_DATABASE",
-		"TALIM_LOG_FORMAT", "TALIM_LOG_LEVEL", "TALIM_ADMIN_ADDR",
-		"TALIM_GRPC_ADDR", "TALIM_SERVICE_TOKEN",
-		"GOMEMLIMIT", "GOMAXPROCS",
-	},
-	"notification": {
-		"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_CREDS",
-		"MONGODB_URI", "MONGODB_DATABASE",
-		"TALIM_LOG_FORMAT", "TALIM_LOG_LEVEL", "TALIM_ADMIN_ADDR",
-		"TALIM_GRPC_ADDR", "TALIM_SERVICE_TOKEN",
-		"GOMEMLIMIT", "GOMAXPROCS",
-	},
-	"presence": {
-		"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_CREDS",
-		"MONGODB_URI", "MONGODB_DATABASE",
-		"TALIM_LOG_FORMAT", "TALIM_LOG_LEVEL", "TALIM_ADMIN_ADDR",
-		"GOMEMLIMIT", "GOMAXPROCS",
-	},
+	"edge":         serviceEnv(new(edge.Config).Register),
+	"chat":         serviceEnv(new(chat.Config).Register),
+	"notification": serviceEnv(new(notification.Config).Register),
+	"presence":     serviceEnv(new(presence.Config).Register),
 	// The NATS server: variables referenced by deploy/nats/nats.conf.
 	"nats": {
 		"POD_NAME",
@@ -45,6 +35,26 @@ var knownEnv = map[string][]string{
 	},
 	// deploy/k8s/mongodb init Job.
 	"init": {"MONGO_REPLICAS"},
+}
+
+// runtimeEnv are read by the Go runtime, not by our configuration.
+var runtimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS"}
+
+// serviceVars lists a service's configuration variables with their defaults.
+func serviceVars(register func(*config.Set)) []config.Var {
+	set := config.NewSet(nil, func(string) (string, bool) { return "", false })
+	var lg service.Log
+	lg.Register(set, "json")
+	register(set)
+	return set.Vars()
+}
+
+func serviceEnv(register func(*config.Set)) []string {
+	names := append([]string(nil), runtimeEnv...)
+	for _, v := range serviceVars(register) {
+		names = append(names, v.Env)
+	}
+	return names
 }
 
 // envAllowed reports whether name is allowed for container (any container when
@@ -61,4 +71,38 @@ func envAllowed(container, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestServicePorts_MatchConfigDefaults ties the ports the manifests declare (and the
+// probes use) to the defaults the binaries actually listen on.
+func TestServicePorts_MatchConfigDefaults(t *testing.T) {
+	t.Parallel()
+	regs := map[string]func(*config.Set){
+		"edge": new(edge.Config).Register, "chat": new(chat.Config).Register,
+		"notification": new(notification.Config).Register, "presence": new(presence.Config).Register,
+	}
+	portOf := map[string]string{"TALIM_ADMIN_ADDR": "admin", "TALIM_EDGE_ADDR": "http", "TALIM_GRPC_ADDR": "grpc"}
+	for name, reg := range regs {
+		found := map[string]bool{}
+		for _, v := range serviceVars(reg) {
+			portName, ok := portOf[v.Env]
+			if !ok {
+				continue
+			}
+			_, port, err := net.SplitHostPort(v.Default)
+			if err != nil {
+				t.Fatalf("%s %s default %q: %v", name, v.Env, v.Default, err)
+			}
+			want := servicePorts[name][portName]
+			if strconv.Itoa(int(want)) != port {
+				t.Errorf("%s: %s defaults to port %s but the manifests declare %s=%d", name, v.Env, port, portName, want)
+			}
+			found[portName] = true
+		}
+		for portName := range servicePorts[name] {
+			if !found[portName] {
+				t.Errorf("%s: manifests declare port %s but the service has no listen address for it", name, portName)
+			}
+		}
+	}
 }
