@@ -23,7 +23,33 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/talim/realtime/pkg/config"
 )
+
+// TLS is the optional transport security of a gRPC server: with CertFile and KeyFile
+// the server speaks TLS; with ClientCAFile too it requires client certificates (mTLS).
+type TLS struct {
+	CertFile, KeyFile, ClientCAFile string
+}
+
+// Register binds the TLS variables.
+func (t *TLS) Register(s *config.Set) {
+	s.String(&t.CertFile, "grpc-tls-cert", "TALIM_GRPC_TLS_CERT", "", "gRPC TLS certificate file (empty: plaintext, e.g. behind a mesh)")
+	s.String(&t.KeyFile, "grpc-tls-key", "TALIM_GRPC_TLS_KEY", "", "gRPC TLS private key file")
+	s.String(&t.ClientCAFile, "grpc-tls-client-ca", "TALIM_GRPC_TLS_CLIENT_CA", "", "CA file for client certificates (set: mTLS required)")
+}
+
+// Validate checks that certificate and key come together.
+func (t TLS) Validate() error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return config.Errorf("TALIM_GRPC_TLS_CERT", "TALIM_GRPC_TLS_CERT and TALIM_GRPC_TLS_KEY must be set together")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		return config.Errorf("TALIM_GRPC_TLS_CLIENT_CA", "mTLS needs TALIM_GRPC_TLS_CERT and TALIM_GRPC_TLS_KEY")
+	}
+	return nil
+}
 
 // Options configures NewServer.
 type Options struct {
@@ -31,9 +57,7 @@ type Options struct {
 	// call except health checks and reflection.
 	ServiceToken string
 	Logger       *slog.Logger
-	// TLS: when CertFile and KeyFile are set the server speaks TLS; with ClientCAFile
-	// too it requires client certificates (mTLS).
-	CertFile, KeyFile, ClientCAFile string
+	TLS          TLS
 }
 
 // Server wraps a grpc.Server with its health service.
@@ -52,8 +76,8 @@ func NewServer(o Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(recoverUnary(o.Logger), authUnary(o.ServiceToken)),
 		grpc.MaxRecvMsgSize(16 << 20),
 	}
-	if o.CertFile != "" || o.KeyFile != "" {
-		cfg, err := tlsConfig(o)
+	if o.TLS.CertFile != "" || o.TLS.KeyFile != "" {
+		cfg, err := tlsConfig(o.TLS)
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +90,7 @@ func NewServer(o Options) (*Server, error) {
 	return &Server{Server: gs, Health: hs}, nil
 }
 
-func tlsConfig(o Options) (*tls.Config, error) {
+func tlsConfig(o TLS) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("grpc tls: load key pair: %w", err)

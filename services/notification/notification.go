@@ -33,6 +33,8 @@ type Config struct {
 	GRPCAddr string
 	// ServiceToken authenticates gRPC callers.
 	ServiceToken string
+	// GRPCTLS optionally serves the own gRPC server over TLS or mTLS.
+	GRPCTLS grpcx.TLS
 	// CleanupInterval is how often expired notifications are deleted.
 	CleanupInterval time.Duration
 }
@@ -44,6 +46,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
 	s.String(&c.GRPCAddr, "grpc-addr", "TALIM_GRPC_ADDR", ":9090", "gRPC listen address (empty: do not listen)")
 	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "token gRPC callers must present (required)")
+	c.GRPCTLS.Register(s)
 	s.Duration(&c.CleanupInterval, "notification-cleanup-interval", "TALIM_NOTIFICATION_CLEANUP_INTERVAL", time.Minute,
 		"how often expired notifications are deleted")
 }
@@ -57,6 +60,9 @@ func (c Config) Validate() error {
 		if err := config.ValidateAddr(c.GRPCAddr); err != nil {
 			return config.Errorf("TALIM_GRPC_ADDR", "%v", err)
 		}
+	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		return err
 	}
 	if c.CleanupInterval < 0 {
 		return config.Errorf("TALIM_NOTIFICATION_CLEANUP_INTERVAL", "want a positive duration")
@@ -147,7 +153,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var gs *grpcx.Server
 	gerr := make(chan error, 1)
 	if s.cfg.GRPCAddr != "" {
-		if gs, err = grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: rt.Log}); err != nil {
+		if gs, err = grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: rt.Log, TLS: s.cfg.GRPCTLS}); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
 		s.RegisterGRPC(gs.Server)
