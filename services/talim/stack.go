@@ -173,16 +173,16 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	if cfg.Configure != nil {
 		cfg.Configure(&cfgs)
 	}
-	if st.Edge, err = edge.New(*cfgs.Edge, log.With("service", "edge")); err != nil {
+	if st.Edge, err = edge.New(*cfgs.Edge, log); err != nil {
 		return nil, err
 	}
-	if st.Chat, err = chat.New(*cfgs.Chat, log.With("service", "chat")); err != nil {
+	if st.Chat, err = chat.New(*cfgs.Chat, log); err != nil {
 		return nil, err
 	}
-	if st.Notification, err = notification.New(*cfgs.Notification, log.With("service", "notification")); err != nil {
+	if st.Notification, err = notification.New(*cfgs.Notification, log); err != nil {
 		return nil, err
 	}
-	if st.Presence, err = presence.New(*cfgs.Presence, log.With("service", "presence")); err != nil {
+	if st.Presence, err = presence.New(*cfgs.Presence, log); err != nil {
 		return nil, err
 	}
 
