@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/talim/realtime/pkg/devstack/testkit"
+	"github.com/talim/realtime/pkg/subject"
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
 	"github.com/talim/realtime/services/edge/edgetest"
 	"github.com/talim/realtime/services/notification"
@@ -128,5 +132,46 @@ func TestNotificationE2E_NotifyCommand(t *testing.T) {
 	bad := []string{"--to", "s2", "--title", "x", "--body", "y", "--addr", st.GRPCAddr, "--token", "wrong"}
 	if code := notification.NotifyCommand(context.Background(), bad, &out, &errb); code == 0 {
 		t.Fatal("a wrong service token must fail")
+	}
+}
+
+// TestNotificationE2E_DeliveredLiveCountsOnlineRecipients: with presence answering,
+// live delivery goes only to recipients with a connection and the response says how
+// many were online; the offline one finds the notification in its inbox later.
+func TestNotificationE2E_DeliveredLiveCountsOnlineRecipients(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, nil)
+	s1 := edgetest.Dial(t, st.WSURL, token(t, st, "s1"))
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		m, err := nc.Request(subject.PresenceQuery, []byte(`{"userIds":["s1"]}`), time.Second)
+		return err == nil && strings.Contains(string(m.Data), `"online":["s1"]`)
+	}, "presence never saw s1 online")
+
+	conn, err := st.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := notificationv1.NewNotificationServiceClient(conn).Send(ctx, &notificationv1.SendRequest{
+		Recipients: []string{"s1", "s2"}, Category: "news", Title: "Sports day", Body: "Friday", IdempotencyKey: "e2e-live-count",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetRecipients() != 2 || resp.GetDeliveredLive() != 1 {
+		t.Fatalf("Send = %+v, want 2 recipients, 1 delivered live", resp)
+	}
+	s1.Expect(t, "notification", 5*time.Second)
+	s2 := edgetest.Dial(t, st.WSURL, token(t, st, "s2"))
+	list, perr := s2.Request("list-notifications", map[string]any{"unreadOnly": true})
+	if perr != nil || !strings.Contains(string(list), "Sports day") {
+		t.Fatalf("offline recipient's inbox: %s %v", list, perr)
 	}
 }

@@ -168,13 +168,57 @@ func (c *Core) write(ctx context.Context, send *store.Send) (int64, error) {
 			return live, err
 		}
 		c.m.Recipients.Add(float64(len(inserted)))
+		online := c.onlineAmong(docs, inserted)
 		for _, i := range inserted {
+			if online != nil && !online[docs[i].UserID] {
+				continue
+			}
 			if c.deliver(&docs[i]) {
 				live++
 			}
 		}
 	}
 	return live, nil
+}
+
+// presenceQueryTimeout bounds the question to presence; without an answer in time
+// every recipient gets a live publication.
+const presenceQueryTimeout = 500 * time.Millisecond
+
+// onlineAmong asks presence (talim.presence.v1.query) which recipients of the
+// inserted docs have a live connection, so live delivery publishes only to them and
+// DeliveredLive counts recipients who were online. It returns nil — deliver to all —
+// when presence does not answer: live delivery is best effort, the inbox is the truth.
+func (c *Core) onlineAmong(docs []store.Notification, inserted []int) map[string]bool {
+	if len(inserted) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(inserted))
+	for _, i := range inserted {
+		ids = append(ids, docs[i].UserID)
+	}
+	req, err := json.Marshal(map[string][]string{"userIds": ids})
+	if err != nil {
+		return nil
+	}
+	msg, err := c.nc.Request(subject.PresenceQuery, req, presenceQueryTimeout)
+	if err != nil {
+		c.log.Debug("presence query failed; delivering to every recipient", "err", err)
+		return nil
+	}
+	var resp struct {
+		Online []string `json:"online"`
+		Error  string   `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil || resp.Error != "" {
+		c.log.Debug("presence query refused; delivering to every recipient", "err", err, "reason", resp.Error)
+		return nil
+	}
+	online := make(map[string]bool, len(resp.Online))
+	for _, id := range resp.Online {
+		online[id] = true
+	}
+	return online
 }
 
 // deliver publishes the `notification` event to every connection of the recipient.
