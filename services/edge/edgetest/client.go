@@ -285,11 +285,11 @@ func (c *Client) readLoop() {
 		switch h.OpCode {
 		case ws.OpPing:
 			if !c.o.noPong {
-				c.write(ws.OpPong, payload)
+				_ = c.write(ws.OpPong, payload)
 			}
 		case ws.OpClose:
 			code, reason := ws.ParseCloseFrameData(payload)
-			c.write(ws.OpClose, ws.NewCloseFrameBody(code, ""))
+			_ = c.write(ws.OpClose, ws.NewCloseFrameBody(code, ""))
 			if code.Empty() {
 				code = 1005
 			}

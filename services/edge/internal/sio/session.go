@@ -12,13 +12,13 @@ import (
 type State int32
 
 const (
-	// StateAwaitingConnect: the Engine.IO open packet has been sent, the
+	// StateAwaitingConnect means the Engine.IO open packet has been sent, the
 	// client has not been accepted on "/" yet (no CONNECT, or CONNECT
 	// received and being authenticated, or refused with CONNECT_ERROR).
 	StateAwaitingConnect State = iota
-	// StateConnected: the CONNECT was accepted; events flow.
+	// StateConnected means the CONNECT was accepted; events flow.
 	StateConnected
-	// StateClosed: the session is over; every further frame is ErrState.
+	// StateClosed means the session is over; every further frame is ErrState.
 	StateClosed
 )
 
@@ -38,25 +38,25 @@ func (s State) String() string {
 type Kind int
 
 const (
-	// KindNone: nothing to do (pong, noop, client-sent ACK).
+	// KindNone means nothing to do (pong, noop, client-sent ACK).
 	KindNone Kind = iota
-	// KindReply: write Inbound.Reply to the client and carry on (pong to a
+	// KindReply means write Inbound.Reply to the client and carry on (pong to a
 	// client ping; CONNECT_ERROR for a namespace other than "/").
 	KindReply
-	// KindConnect: CONNECT on "/". Inbound.Data is the auth object (nil when
+	// KindConnect means CONNECT on "/". Inbound.Data is the auth object (nil when
 	// the client sent none, e.g. 40 or 40{"token":"..."}). Authenticate,
 	// then call Session.Accept or Session.Reject and write the result.
 	KindConnect
-	// KindEvent: EVENT on "/". Inbound.Name, Inbound.Data (the first
+	// KindEvent means EVENT on "/". Inbound.Name, Inbound.Data (the first
 	// argument, {} when absent) and Inbound.AckID (-1 when the client wants
 	// no ack) are set.
 	KindEvent
-	// KindBadEvent: a well-formed EVENT packet whose payload is unusable
+	// KindBadEvent means a well-formed EVENT packet whose payload is unusable
 	// (bad or reserved event name). Inbound.Err says why and Inbound.AckID
 	// is set: answer bad_request (through AppendAck when AckID >= 0) and
 	// keep the connection, like the native protocol does (PROTOCOL.md §2).
 	KindBadEvent
-	// KindClose: the client closed the session (Engine.IO close or
+	// KindClose means the client closed the session (Engine.IO close or
 	// Socket.IO DISCONNECT): close the WebSocket. The session is closed.
 	KindClose
 )
