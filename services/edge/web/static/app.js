@@ -384,7 +384,9 @@ function onMessage(m) {
   const atBottom = isAtBottom();
   state.messages.set(m.id, m);
   noteMember(m.senderId, m.senderName);
-  clearTypingOf(m.senderId);
+  // The typing indicator follows the typing events only (the sender's "stopped" comes
+  // before the message, or within the server's ~1 s throttle): clearing it here would
+  // hide a "typing" that the throttle merged with the previous one.
   const r = state.rooms.get(m.roomId);
   if (r) {
     r.lastSeq = Math.max(r.lastSeq || 0, m.seq);
@@ -567,16 +569,21 @@ async function loadOlder() {
 }
 
 let markTimer = null;
+let sendGate = Promise.resolve();
 function markReadSoon() {
   clearTimeout(markTimer);
-  markTimer = setTimeout(() => {
-    if (!state.current || document.visibilityState === "hidden") return;
-    const msgs = sortedMessages();
-    const last = msgs[msgs.length - 1];
-    if (!last || last.seq <= state.lastReadSent) return;
-    state.lastReadSent = last.seq;
-    state.client.markRead(state.current, last.seq).catch(() => (state.lastReadSent = 0));
-  }, 300);
+  markTimer = setTimeout(markReadNow, 300);
+}
+
+/** Mark the newest message of the open room read (resolves when acknowledged). */
+function markReadNow() {
+  clearTimeout(markTimer);
+  if (!state.current || document.visibilityState === "hidden" || !state.client || state.client.status !== "connected") return Promise.resolve();
+  const msgs = sortedMessages();
+  const last = msgs[msgs.length - 1];
+  if (!last || last.seq <= state.lastReadSent) return Promise.resolve();
+  state.lastReadSent = last.seq;
+  return state.client.markRead(state.current, last.seq).catch(() => (state.lastReadSent = 0));
 }
 document.addEventListener("visibilitychange", markReadSoon);
 
@@ -623,6 +630,11 @@ async function send() {
   const clientMsgId = uuid();
   state.pendingSends.set(clientMsgId, { roomId, content, queued: state.client.status !== "connected" });
   renderMessages({ scroll: "bottom" });
+  // Sending moves our read marker past our own message without a message-read event,
+  // so mark what we have seen first: otherwise a quick reply hides the receipt of the
+  // message it answers.
+  // (Chained, so that sends keep their order.)
+  await (sendGate = sendGate.then(markReadNow, markReadNow));
   try {
     const m = await state.client.sendMessage(roomId, content, { clientMsgId });
     state.pendingSends.delete(clientMsgId);
