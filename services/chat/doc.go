@@ -30,11 +30,21 @@
 // room-updated to the other connections of every member) runs afterwards on the
 // Fanout, never delaying acks or other rooms.
 //
-// Throughput: one writer goroutine per room and instance takes every send queued
-// while its previous insert was in flight and stores them with one InsertMany
-// (group commit without a timer, up to 128 per batch); after the batch it updates
-// the room summary (lastSeq, lastMessage, lastActivityAt; a conditional update that
-// never moves back) and the senders' read markers ($max).
+// Throughput: sends of all rooms are group-committed together. Rooms are spread
+// by hash over a few writer lanes (pipeline.DefaultLanes) so a room is in at most
+// one batch in flight per instance; each lane takes every send queued while its
+// previous insert was in flight (no timer, up to 256) and stores them with ONE
+// ordered InsertMany sorted by room (gap-free rules in package pipeline). Acks
+// wait for that insert only. The room summaries (lastSeq, lastMessage,
+// lastActivityAt; never moved back) and the senders' read markers ($max) are
+// written behind by one summary writer per instance, coalesced per room and per
+// (room, sender), in bulk updates of at most 16 statements, read markers before
+// summaries. Until written, this instance answers them from memory (join,
+// list-rooms, mark-message-read, GetRoom, ListMembers), so its reads never go
+// back; other instances may show a room's summary or a sender's marker late by
+// the writer's lag, never a sender's own message as unread (markers first). In
+// steady state a send costs no store read (member cache refreshed ahead of its
+// TTL, next seq cached) and a share of one insert command.
 //
 // # Decisions
 //
@@ -82,7 +92,11 @@
 // Verified against the embedded FerretDB (SQLite) by the tests: unique compound
 // indexes, ordered InsertMany stopping at the first duplicate (with its index),
 // findAndModify with $inc/$set and ReturnDocument After, $max, findOneAndDelete,
-// $in, sort+limit. Quirks: duplicate-key messages do not name the index (we
+// $in, sort+limit. Quirks: an update command keeps one pooled PostgreSQL connection
+// per statement until it ends and needs one more per statement for its
+// transaction, so many concurrent updates (or one with 50 statements) exhaust the
+// 50-connection pool and hang FerretDB for good: the service sends few update
+// statements per command and one such command at a time; duplicate-key messages do not name the index (we
 // classify with a point read); concurrent index/collection creation in fresh
 // databases can drop the connection (start-up retries EnsureIndexes); every query
 // that is not on _id scans the collection with the SQLite backend (history, max seq,

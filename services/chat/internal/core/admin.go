@@ -39,10 +39,19 @@ func (c *Core) CreateRoom(ctx context.Context, id, name, typ string, members []s
 
 // GetRoom returns the room and its member count.
 func (c *Core) GetRoom(ctx context.Context, id string) (*store.Room, int64, error) {
+	pend, hasPend := c.seq.Unflushed(id)
 	room, err := c.store.Room(ctx, id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("get room: %w", err)
 	}
+	patchRoom(room, pend, hasPend)
+	// Other instances write their summaries behind their acks: an admin read takes
+	// lastSeq from the messages themselves.
+	last, err := c.store.MaxSeq(ctx, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("get room: %w", err)
+	}
+	room.LastSeq = max(room.LastSeq, last)
 	n, err := c.store.CountMembers(ctx, id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("get room: %w", err)
@@ -52,6 +61,7 @@ func (c *Core) GetRoom(ctx context.Context, id string) (*store.Room, int64, erro
 
 // ArchiveRoom makes the room read-only.
 func (c *Core) ArchiveRoom(ctx context.Context, id string) (*store.Room, error) {
+	c.flushRoom(ctx, id)
 	room, err := c.store.ArchiveRoom(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("archive room: %w", err)
@@ -79,6 +89,7 @@ func (c *Core) AddMembers(ctx context.Context, roomID string, members []store.Me
 		}
 	}()
 	now := store.Now()
+	c.flushRoom(ctx, roomID) // role changes update memberships documents
 	for _, m := range members {
 		m.RoomID, m.JoinedAt = roomID, now
 		a, u, err := c.store.AddMember(ctx, m)
@@ -131,9 +142,16 @@ func (c *Core) ListMembers(ctx context.Context, roomID, after string, limit int)
 	if _, err := c.store.Room(ctx, roomID); err != nil {
 		return nil, false, fmt.Errorf("list members: %w", err)
 	}
+	reads := map[string]int64{} // markers this instance has not written yet
 	ms, more, err := c.store.ListMembers(ctx, roomID, after, limit)
 	if err != nil {
 		return nil, false, fmt.Errorf("list members: %w", err)
+	}
+	for i := range ms {
+		if _, ok := reads[ms[i].UserID]; !ok {
+			reads[ms[i].UserID] = c.seq.UnflushedRead(roomID, ms[i].UserID)
+		}
+		ms[i].LastReadSeq = max(ms[i].LastReadSeq, reads[ms[i].UserID])
 	}
 	return ms, more, nil
 }

@@ -81,7 +81,10 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 		}
 	}
 	// Fresh reads for the counters; the room summary first so that lastSeq never
-	// exceeds what the history below can show.
+	// exceeds what the history below can show. Summaries this instance has not
+	// written yet are taken before the reads (see pipeline summaries).
+	pend, hasPend := c.seq.Unflushed(req.RoomID)
+	pendRead := c.seq.UnflushedRead(req.RoomID, user)
 	room, err := c.store.Room(ctx, req.RoomID)
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
@@ -103,10 +106,14 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 	// The summary can lag behind stored messages (another instance's write in
 	// flight); never report a lastSeq below what the history shows.
 	lastSeq := room.LastSeq
+	if hasPend && pend.Seq > lastSeq {
+		lastSeq = pend.Seq
+	}
 	if n := len(msgs); n > 0 && msgs[n-1].Seq > lastSeq {
 		lastSeq = msgs[n-1].Seq
 	}
-	reply, err := command.OK(readState{RoomID: req.RoomID, LastSeq: lastSeq, LastReadSeq: mem.LastReadSeq, Unread: unread(lastSeq, mem.LastReadSeq)})
+	lastRead := max(mem.LastReadSeq, pendRead)
+	reply, err := command.OK(readState{RoomID: req.RoomID, LastSeq: lastSeq, LastReadSeq: lastRead, Unread: unread(lastSeq, lastRead)})
 	if err != nil {
 		return nil, err
 	}
@@ -272,14 +279,29 @@ func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 			return nil, command.BadRequest("seq must be >= 1")
 		}
 	}
+	pend, hasPend := c.seq.Unflushed(req.RoomID)
+	pendRead := c.seq.UnflushedRead(req.RoomID, user)
 	room, err := c.store.Room(ctx, req.RoomID)
 	if err != nil {
 		return nil, fmt.Errorf("mark read: %w", err)
 	}
+	patchRoom(room, pend, hasPend)
 	if seq > room.LastSeq {
 		seq = room.LastSeq // never mark beyond what exists
 	}
+	if seq <= pendRead {
+		// The user's own message (not written to the marker yet) already read it.
+		mem, err := c.store.Member(ctx, req.RoomID, user)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, command.Forbidden("not a member of room %q", req.RoomID)
+		} else if err != nil {
+			return nil, fmt.Errorf("mark read: %w", err)
+		}
+		lastRead := max(mem.LastReadSeq, pendRead)
+		return command.OK(readState{RoomID: req.RoomID, LastReadSeq: lastRead, Unread: unread(room.LastSeq, lastRead)})
+	}
 	now := store.Now()
+	c.flushRoom(ctx, req.RoomID)
 	mem, moved, err := c.store.MarkRead(ctx, req.RoomID, user, seq, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, command.Forbidden("not a member of room %q", req.RoomID)
@@ -423,6 +445,7 @@ func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.
 
 // messageUpdated refreshes the room summary and tells joined connections.
 func (c *Core) messageUpdated(ctx context.Context, m store.Message) {
+	c.flushRoom(ctx, m.RoomID)
 	if err := c.store.ReplaceLastMessage(ctx, m); err != nil {
 		c.log.Warn("update room summary", "room", m.RoomID, "err", err)
 	}
@@ -465,13 +488,29 @@ func (c *Core) listRooms(ctx context.Context, cmd *edgev1.Command) (*edgev1.Repl
 	for i, m := range mems {
 		ids[i], byRoom[m.RoomID] = m.RoomID, m
 	}
+	type pending struct {
+		last store.Message
+		ok   bool
+		read int64
+	}
+	pend := make(map[string]pending, len(ids))
+	for _, id := range ids {
+		var p pending
+		p.last, p.ok = c.seq.Unflushed(id)
+		p.read = c.seq.UnflushedRead(id, user)
+		pend[id] = p
+	}
 	rooms, err := c.store.Rooms(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	out := make([]RoomSummary, 0, len(rooms))
 	for _, r := range rooms {
-		out = append(out, summarize(r, byRoom[r.ID]))
+		p := pend[r.ID]
+		patchRoom(&r, p.last, p.ok)
+		m := byRoom[r.ID]
+		m.LastReadSeq = max(m.LastReadSeq, p.read)
+		out = append(out, summarize(r, m))
 	}
 	slices.SortFunc(out, func(a, b RoomSummary) int {
 		if c := b.activity.Compare(a.activity); c != 0 {
@@ -545,4 +584,20 @@ func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1
 		return nil, fmt.Errorf("open direct room: %w", err)
 	}
 	return command.OK(map[string]any{"room": summarize(*room, *mem)})
+}
+
+// patchRoom applies a summary this instance has not written yet (last, when ok)
+// to r, when it is newer.
+func patchRoom(r *store.Room, last store.Message, ok bool) {
+	if ok && last.Seq > r.LastSeq {
+		r.LastSeq, r.LastMessage, r.LastActivityAt = last.Seq, &last, last.CreatedAt
+	}
+}
+
+// flushRoom waits (best effort, bounded by ctx) until the summary writer has no
+// write of roomID's documents pending, before another update of them.
+func (c *Core) flushRoom(ctx context.Context, roomID string) {
+	if err := c.seq.FlushRoom(ctx, roomID); err != nil {
+		c.log.Warn("room summaries still pending", "room", roomID, "err", err)
+	}
 }

@@ -133,6 +133,9 @@ func (c *Core) Close(ctx context.Context) {
 	close(c.stop)
 	<-c.done
 	c.typing.stopAll()
+	if err := c.seq.Flush(ctx); err != nil {
+		c.log.Warn("room summaries not written before shutdown", "err", err)
+	}
 	c.fanout.Close(ctx)
 }
 

@@ -21,13 +21,35 @@
 //     clientMsgId) plus the unique index {roomId, senderId, clientMsgId} make a retry
 //     or a racing duplicate resolve to the original document.
 //
-// One writer goroutine per room per instance collects every send queued for the
-// room while its previous insert was in flight (group commit without a timer: an
-// idle room writes at once, a busy room writes up to MaxBatch messages per round
-// trip). The next seq is cached per room; when another instance took a seq the
-// insert fails with a duplicate key, the writer tells the two duplicate kinds apart
-// with a point read of the message _id (FerretDB does not name the violated index),
-// re-reads the room's max seq and retries the rest of the batch.
+// Batching across rooms. Rooms are spread by hash over Lanes writers, so one
+// instance never has two batches of a room in flight. A lane collects every send
+// queued while its previous insert was in flight (group commit without a timer: an
+// idle lane writes at once, a busy one up to MaxBatch messages of any rooms per
+// round trip) and stores them with ONE ordered InsertMany, the batch sorted by
+// room. The invariant:
+//
+//   - each room's unstored messages form one contiguous run in the batch, numbered
+//     next(room), next(room)+1, …, where next(room) is one above a seq known to be
+//     stored (this instance's own insert, rooms.lastSeq, or the max seq read after
+//     a conflict; all are at most the true max + 1);
+//   - an ordered InsertMany stores a prefix of the batch, hence a prefix of every
+//     room's run: a stored seq s always has s-1 stored;
+//   - a failure at position k settles only what came before k. A duplicate key is
+//     classified with a point read of the message _id: the original exists
+//     (idempotent retry: answered with it, dropped from the batch), or another
+//     instance took the seq (the room's max seq is read, and the cached next seq
+//     of the rooms not reached yet is refreshed from their summaries with one
+//     read, as another instance evidently writes them too). The rest of the batch
+//     is renumbered per room from next(room) and retried in one insert;
+//   - any other error fails every send from k on (their outcome may be unknown:
+//     the clients get unavailable and their retries resolve to what was stored)
+//     and forgets those rooms' next seqs, so their next batch starts from the
+//     store. An unordered insert would not do: seq s failing on a duplicate _id
+//     while s+1 succeeds would leave a hole.
+//
+// Cold rooms (next seq not cached) cost one read of their rooms documents per
+// batch (_id $in). Acks wait for the insert only; room summaries and senders'
+// read markers go to the summary writer (see summaries in sequencer.go).
 //
 // A send whose command deadline expires while queued is dropped before its insert
 // (nothing stored, client gets unavailable). A send whose deadline expires during

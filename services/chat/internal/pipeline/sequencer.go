@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,26 +15,32 @@ import (
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
-// Store is what the sequencer needs from the store.
+// Store is what the sequencer needs from the store. It is the seam the tests use
+// to inject failures; *store.Store implements it.
 type Store interface {
-	Room(ctx context.Context, id string) (*store.Room, error)
+	// Rooms returns the rooms documents of ids (missing ones are skipped): the
+	// lastSeq of rooms whose next seq is not cached.
+	Rooms(ctx context.Context, ids []string) ([]store.Room, error)
 	MaxSeq(ctx context.Context, roomID string) (int64, error)
+	// InsertMessages is an ordered InsertMany: it stores a prefix of msgs.
 	InsertMessages(ctx context.Context, msgs []store.Message) (int, error)
 	Message(ctx context.Context, id string) (*store.Message, error)
-	AdvanceRoom(ctx context.Context, last store.Message) error
-	AdvanceRead(ctx context.Context, roomID, userID string, seq int64) error
+	AdvanceRooms(ctx context.Context, lasts []store.Message) error
+	AdvanceReads(ctx context.Context, marks []store.ReadMark) error
 }
 
 var _ Store = (*store.Store)(nil)
 
-// DefaultMaxBatch bounds one InsertMany. FerretDB (SQLite) stores a 128-message
-// batch in about the time of a few single inserts; larger batches only add latency
-// for the first sender of the batch.
-const DefaultMaxBatch = 128
+// DefaultMaxBatch bounds one InsertMany (messages of any number of rooms).
+const DefaultMaxBatch = 256
 
-// maxConflictRetries bounds retries of one batch after seq conflicts with other
-// instances; each retry makes progress for the instance that won, so hitting it
-// means sustained contention from many instances on one room.
+// DefaultLanes is the number of batches one instance writes at once. Rooms are
+// spread over the lanes by hash, so a room is in at most one batch in flight.
+const DefaultLanes = 4
+
+// maxConflictRetries bounds retries of one room's messages after seq conflicts
+// with other instances within one batch; each retry makes progress for the
+// instance that won, so hitting it means sustained contention on one room.
 const maxConflictRetries = 32
 
 // SequencerOptions configures a Sequencer.
@@ -41,21 +48,26 @@ type SequencerOptions struct {
 	Store    Store
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
+	// MaxBatch bounds the messages of one batch (default DefaultMaxBatch).
 	MaxBatch int
-	// Committed is called by the room's writer, in seq order, with each batch of
-	// newly stored messages (not with duplicates), before the senders are acked.
-	// It must not block for long (enqueue to the Fanout).
+	// Lanes is the number of concurrent batch writers (default DefaultLanes).
+	Lanes int
+	// Committed is called by the room's lane, in seq order per room, with each
+	// room's newly stored messages of a batch (not with duplicates), before the
+	// senders are acked. It must not block for long (enqueue to the Fanout).
 	Committed func(roomID string, msgs []store.Message)
-	// WriteTimeout bounds one store round trip of a batch (default 5s).
+	// WriteTimeout bounds the store round trips of one batch (default 5s).
 	WriteTimeout time.Duration
 }
 
-// Sequencer assigns seqs and stores messages with group commit per room.
+// Sequencer assigns seqs and stores messages with group commit across rooms.
 type Sequencer struct {
 	o     SequencerOptions
+	seed  maphash.Seed
+	lanes []*lane
 	mu    sync.Mutex
-	rooms map[string]*roomWriter // rooms with a running writer
-	next  map[string]int64       // next seq per room, as far as this instance knows
+	next  map[string]int64 // next seq per room, as far as this instance knows
+	sum   summaries
 
 	stored    prometheus.Counter
 	dups      prometheus.Counter
@@ -63,8 +75,12 @@ type Sequencer struct {
 	batch     prometheus.Histogram
 }
 
-type roomWriter struct {
+// lane is one batch writer: a goroutine runs while sends are queued and writes
+// everything queued (up to MaxBatch) per round trip.
+type lane struct {
+	mu      sync.Mutex
 	pending []*request
+	running bool
 }
 
 type request struct {
@@ -80,7 +96,7 @@ type result struct {
 }
 
 // maxNextCache bounds the per-room next-seq cache; past it the cache is reset
-// (a cold room costs one point read of its rooms document).
+// (a cold room costs a share of one rooms read per batch).
 const maxNextCache = 100_000
 
 // NewSequencer returns a sequencer.
@@ -88,18 +104,24 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	if o.Lanes <= 0 {
+		o.Lanes = DefaultLanes
+	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sequencer{o: o, rooms: map[string]*roomWriter{}, next: map[string]int64{},
+	s := &Sequencer{o: o, seed: maphash.MakeSeed(), next: map[string]int64{},
 		stored:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "messages_stored_total", Help: "Messages stored."}),
 		dups:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "messages_duplicate_total", Help: "Sends answered with an already stored message (idempotent retries)."}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "seq_conflicts_total", Help: "Inserts that lost a seq to another instance and were retried."}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "talim", Subsystem: "chat", Name: "batch_size",
-			Help: "Messages per group-commit insert.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
+			Help: "Messages per group-commit insert.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}}),
+	}
+	for range o.Lanes {
+		s.lanes = append(s.lanes, &lane{})
 	}
 	if o.Registry != nil {
 		o.Registry.MustRegister(s.stored, s.dups, s.conflicts, s.batch)
@@ -112,16 +134,14 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 // already stored, it returns that one and dup = true; nothing new is stored.
 func (s *Sequencer) Append(ctx context.Context, msg store.Message) (store.Message, bool, error) {
 	req := &request{ctx: ctx, msg: msg, done: make(chan result, 1)}
-	s.mu.Lock()
-	w, running := s.rooms[msg.RoomID]
-	if !running {
-		w = &roomWriter{}
-		s.rooms[msg.RoomID] = w
-	}
-	w.pending = append(w.pending, req)
-	s.mu.Unlock()
-	if !running {
-		go s.run(msg.RoomID, w)
+	l := s.lanes[maphash.String(s.seed, msg.RoomID)%uint64(len(s.lanes))]
+	l.mu.Lock()
+	l.pending = append(l.pending, req)
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go s.run(l)
 	}
 	select {
 	case r := <-req.done:
@@ -131,21 +151,23 @@ func (s *Sequencer) Append(ctx context.Context, msg store.Message) (store.Messag
 	}
 }
 
-// run is the room's single writer: it takes everything queued, stores it, repeats
+// run is the lane's writer: it takes everything queued (group commit without a
+// timer: what arrived while the previous batch was in flight), stores it, repeats
 // until the queue is empty, then exits.
-func (s *Sequencer) run(roomID string, w *roomWriter) {
+func (s *Sequencer) run(l *lane) {
 	for {
-		s.mu.Lock()
-		n := min(len(w.pending), s.o.MaxBatch)
+		l.mu.Lock()
+		n := min(len(l.pending), s.o.MaxBatch)
 		if n == 0 {
-			delete(s.rooms, roomID)
-			s.mu.Unlock()
+			l.running = false
+			l.pending = nil
+			l.mu.Unlock()
 			return
 		}
-		batch := w.pending[:n:n]
-		w.pending = w.pending[n:]
-		s.mu.Unlock()
-		s.commit(roomID, batch)
+		batch := l.pending[:n:n]
+		l.pending = l.pending[n:]
+		l.mu.Unlock()
+		s.commit(batch)
 	}
 }
 
@@ -155,11 +177,45 @@ type group struct {
 	waiters []*request
 }
 
-func (s *Sequencer) commit(roomID string, batch []*request) {
+func (g *group) finish(r result) {
+	for _, w := range g.waiters {
+		w.done <- r
+	}
+}
+
+// chain is one room's part of a batch, in arrival order. stored is the prefix
+// that is stored (seqs assigned); rest waits for an insert.
+type chain struct {
+	room     string
+	stored   []*group
+	rest     []*group
+	attempts int
+	fresh    bool // next seq was read from the store during this batch
+}
+
+// commit stores one batch. The invariant that keeps every room gap-free:
+//
+//   - the insert is ONE ordered InsertMany of the batch sorted by room: each
+//     room's unstored messages form one contiguous run with the consecutive seqs
+//     next(room), next(room)+1, …, where next(room) is one above a seq known to be
+//     stored (cached from our own inserts, or read: rooms.lastSeq, max seq);
+//   - an ordered InsertMany stores a prefix of the batch, so it stores a prefix of
+//     every room's run: a stored seq s always has s-1 stored;
+//   - after a failure at position k only the rooms of the first k messages are
+//     settled; the retry starts at k, and every room's remaining run is numbered
+//     again from its next seq (unchanged for rooms that were not reached, re-read
+//     for the room that lost a seq to another instance);
+//   - an error that is not a duplicate key fails every message from k on and
+//     forgets their rooms' next seqs (the outcome may be unknown): the next batch
+//     starts those rooms from the store again;
+//   - a room belongs to one lane, so one instance never has two batches of a room
+//     in flight; between instances the unique index {roomId, seq} arbitrates.
+func (s *Sequencer) commit(batch []*request) {
 	// Drop sends whose client gave up before we wrote, and merge duplicates of one
 	// id within the batch (racing retries on this instance) onto one document.
-	var groups []*group
-	byID := map[string]*group{}
+	byID := make(map[string]*group, len(batch))
+	byRoom := map[string]*chain{}
+	var chains []*chain
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- result{err: fmt.Errorf("store message: %w: %w", command.ErrUnavailable, err)}
@@ -171,136 +227,229 @@ func (s *Sequencer) commit(roomID string, batch []*request) {
 		}
 		g := &group{msg: r.msg, waiters: []*request{r}}
 		byID[r.msg.ID] = g
-		groups = append(groups, g)
+		c, ok := byRoom[r.msg.RoomID]
+		if !ok {
+			c = &chain{room: r.msg.RoomID}
+			byRoom[c.room] = c
+			chains = append(chains, c)
+		}
+		c.rest = append(c.rest, g)
 	}
-	if len(groups) == 0 {
+	if len(chains) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.WriteTimeout)
 	defer cancel()
 
-	var stored []*group
-	pending := groups
-	fail := func(err error) {
-		for _, g := range pending {
-			for _, r := range g.waiters {
-				r.done <- result{err: err}
+	s.loadNext(ctx, chains, false)
+	for {
+		pending := chains[:0:0]
+		for _, c := range chains {
+			if len(c.rest) > 0 {
+				pending = append(pending, c)
 			}
 		}
-		pending = nil
-	}
-	for attempt := 0; len(pending) > 0; {
-		next, err := s.nextSeq(ctx, roomID)
-		if err != nil {
-			fail(err)
+		if len(pending) == 0 {
 			break
 		}
-		now := store.Now()
-		msgs := make([]store.Message, len(pending))
-		for i, g := range pending {
-			g.msg.Seq, g.msg.CreatedAt = next+int64(i), now
-			msgs[i] = g.msg
-		}
-		n, err := s.o.Store.InsertMessages(ctx, msgs)
-		s.batch.Observe(float64(n))
-		stored = append(stored, pending[:n]...)
-		s.setNext(roomID, next+int64(n))
-		if err == nil {
-			pending = nil
+		if !s.insert(ctx, pending) {
 			break
-		}
-		pending = pending[n:]
-		if !errors.Is(err, store.ErrDuplicate) {
-			// Unknown outcome of the rest (e.g. network error): forget the cached seq.
-			s.forgetNext(roomID)
-			fail(fmt.Errorf("store messages of %s: %w", roomID, err))
-			break
-		}
-		d := pending[0]
-		existing, gerr := s.o.Store.Message(ctx, d.msg.ID)
-		switch {
-		case gerr == nil:
-			// Idempotent duplicate: the original is stored already.
-			s.dups.Add(float64(len(d.waiters)))
-			for _, r := range d.waiters {
-				r.done <- result{msg: *existing, dup: true}
-			}
-			pending = pending[1:]
-		case errors.Is(gerr, store.ErrNotFound):
-			// The seq was taken by another instance: learn the max and retry.
-			s.conflicts.Inc()
-			if attempt++; attempt > maxConflictRetries {
-				fail(fmt.Errorf("store messages of %s: %w: seq contention", roomID, command.ErrUnavailable))
-				break
-			}
-			last, merr := s.o.Store.MaxSeq(ctx, roomID)
-			if merr != nil {
-				s.forgetNext(roomID)
-				fail(fmt.Errorf("store messages of %s: %w", roomID, merr))
-				break
-			}
-			s.setNext(roomID, last+1)
-		default:
-			fail(fmt.Errorf("classify duplicate in %s: %w", roomID, gerr))
 		}
 	}
-	if len(stored) == 0 {
+	s.finish(chains)
+}
+
+// loadNext reads the next seq of the chains' rooms that are not cached (or all of
+// them when refresh is set) with one read of their rooms documents. The summary
+// may lag behind the messages (a crash between insert and summary update, or
+// another instance's write in flight); the insert then conflicts and the room's
+// max seq is read. A failed read fails the rooms it was for.
+func (s *Sequencer) loadNext(ctx context.Context, chains []*chain, refresh bool) {
+	var ids []string
+	s.mu.Lock()
+	for _, c := range chains {
+		if len(c.rest) == 0 {
+			continue
+		}
+		if _, ok := s.next[c.room]; !ok || (refresh && !c.fresh) {
+			ids = append(ids, c.room)
+		}
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
 		return
 	}
-	msgs := make([]store.Message, len(stored))
-	for i, g := range stored {
-		msgs[i] = g.msg
-	}
-	s.stored.Add(float64(len(msgs)))
-	s.afterStore(ctx, roomID, msgs)
-	if s.o.Committed != nil {
-		s.o.Committed(roomID, msgs)
-	}
-	for _, g := range stored {
-		for _, r := range g.waiters {
-			r.done <- result{msg: g.msg}
-		}
-	}
-}
-
-// afterStore updates the denormalised room summary and the senders' read markers.
-// Failures are logged only: the messages are stored (and will be acked); the room
-// summary catches up with the next message.
-func (s *Sequencer) afterStore(ctx context.Context, roomID string, msgs []store.Message) {
-	if err := s.o.Store.AdvanceRoom(ctx, msgs[len(msgs)-1]); err != nil {
-		s.o.Logger.Warn("advance room summary", "room", roomID, "err", err)
-	}
-	lastBySender := map[string]int64{}
-	for _, m := range msgs {
-		if m.Type != store.MessageTypeSystem {
-			lastBySender[m.SenderID] = m.Seq
-		}
-	}
-	for sender, seq := range lastBySender {
-		if err := s.o.Store.AdvanceRead(ctx, roomID, sender, seq); err != nil {
-			s.o.Logger.Warn("advance sender read marker", "room", roomID, "user", sender, "err", err)
-		}
-	}
-}
-
-func (s *Sequencer) nextSeq(ctx context.Context, roomID string) (int64, error) {
-	s.mu.Lock()
-	n, ok := s.next[roomID]
-	s.mu.Unlock()
-	if ok {
-		return n, nil
-	}
-	// A cold room starts from its summary, a point read. The summary may lag (a
-	// crash between insert and summary update, or another instance's write in
-	// flight); the insert then conflicts and commit re-reads the true max seq.
-	r, err := s.o.Store.Room(ctx, roomID)
-	if errors.Is(err, store.ErrNotFound) {
-		return 1, nil
-	}
+	rooms, err := s.o.Store.Rooms(ctx, ids)
 	if err != nil {
-		return 0, fmt.Errorf("next seq of %s: %w", roomID, err)
+		want := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+		for _, c := range chains {
+			if want[c.room] {
+				s.failRest(c, fmt.Errorf("next seq of %s: %w", c.room, err))
+			}
+		}
+		return
 	}
-	return r.LastSeq + 1, nil
+	last := make(map[string]int64, len(rooms))
+	for _, r := range rooms {
+		last[r.ID] = r.LastSeq
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.next) >= maxNextCache {
+		clear(s.next)
+	}
+	for _, id := range ids {
+		// Missing room: start at 1 (rooms are never deleted; sends check the room
+		// exists first, so this is only a race with its creation).
+		s.next[id] = max(s.next[id], last[id]+1)
+	}
+}
+
+// insert writes the pending chains with one ordered InsertMany and settles what
+// it stored and the message it stopped at. It reports whether anything is left
+// to retry.
+func (s *Sequencer) insert(ctx context.Context, pending []*chain) bool {
+	var msgs []store.Message
+	now := store.Now()
+	s.mu.Lock()
+	for _, c := range pending {
+		next, ok := s.next[c.room]
+		if !ok {
+			// Forgotten meanwhile (cache reset): read it again, then retry.
+			s.mu.Unlock()
+			s.loadNext(ctx, pending, false)
+			return true
+		}
+		for i, g := range c.rest {
+			g.msg.Seq, g.msg.CreatedAt = next+int64(i), now
+			msgs = append(msgs, g.msg)
+		}
+	}
+	s.mu.Unlock()
+	n, err := s.o.Store.InsertMessages(ctx, msgs)
+	s.batch.Observe(float64(n))
+	// Settle the stored prefix: whole runs of the first rooms, part of the room
+	// the insert stopped in.
+	left := n
+	var stop *chain
+	var after []*chain
+	for i, c := range pending {
+		k := min(left, len(c.rest))
+		left -= k
+		if k > 0 {
+			c.stored = append(c.stored, c.rest[:k]...)
+			c.rest = c.rest[k:]
+			s.setNext(c.room, c.stored[len(c.stored)-1].msg.Seq+1)
+		}
+		if len(c.rest) > 0 && stop == nil {
+			stop, after = c, pending[i+1:]
+		}
+	}
+	if err == nil || stop == nil {
+		return false
+	}
+	if !errors.Is(err, store.ErrDuplicate) {
+		// Unknown outcome of the rest (e.g. network error): forget their seqs.
+		err = fmt.Errorf("store messages: %w", err)
+		s.failRest(stop, err)
+		for _, c := range after {
+			s.failRest(c, err)
+		}
+		return false
+	}
+	d := stop.rest[0]
+	existing, gerr := s.o.Store.Message(ctx, d.msg.ID)
+	switch {
+	case gerr == nil:
+		// Idempotent duplicate: the original is stored already.
+		s.dups.Add(float64(len(d.waiters)))
+		d.finish(result{msg: *existing, dup: true})
+		stop.rest = stop.rest[1:]
+	case errors.Is(gerr, store.ErrNotFound):
+		// The seq was taken by another instance: learn the room's max seq and
+		// retry. Another instance writes our rooms, so the cached next seq of the
+		// rooms not reached yet is likely stale too: refresh them with one read of
+		// their summaries instead of discovering each conflict with a round trip.
+		s.conflicts.Inc()
+		if stop.attempts++; stop.attempts > maxConflictRetries {
+			s.failRest(stop, fmt.Errorf("store messages of %s: %w: seq contention", stop.room, command.ErrUnavailable))
+			break
+		}
+		last, merr := s.o.Store.MaxSeq(ctx, stop.room)
+		if merr != nil {
+			s.failRest(stop, fmt.Errorf("store messages of %s: %w", stop.room, merr))
+			break
+		}
+		s.setNext(stop.room, last+1)
+		stop.fresh = true
+		s.loadNext(ctx, after, true)
+		for _, c := range after {
+			c.fresh = true
+		}
+	default:
+		s.failRest(stop, fmt.Errorf("classify duplicate in %s: %w", stop.room, gerr))
+	}
+	return true
+}
+
+// failRest fails the chain's unstored messages and forgets the room's next seq.
+func (s *Sequencer) failRest(c *chain, err error) {
+	for _, g := range c.rest {
+		g.finish(result{err: err})
+	}
+	c.rest = nil
+	s.forgetNext(c.room)
+}
+
+// finish queues the room summaries and the senders' read markers for the
+// summary writer (see summaries), hands the stored messages to Committed and
+// acks: the ack waits for the durable insert only.
+func (s *Sequencer) finish(chains []*chain) {
+	var lasts []store.Message
+	var marks []store.ReadMark
+	stored := 0
+	for _, c := range chains {
+		if len(c.stored) == 0 {
+			continue
+		}
+		stored += len(c.stored)
+		lasts = append(lasts, c.stored[len(c.stored)-1].msg)
+		bySender := map[string]int{}
+		for _, g := range c.stored {
+			if g.msg.Type == store.MessageTypeSystem {
+				continue
+			}
+			if i, ok := bySender[g.msg.SenderID]; ok {
+				marks[i].Seq = g.msg.Seq
+				continue
+			}
+			bySender[g.msg.SenderID] = len(marks)
+			marks = append(marks, store.ReadMark{RoomID: c.room, UserID: g.msg.SenderID, Seq: g.msg.Seq})
+		}
+	}
+	if stored == 0 {
+		return
+	}
+	s.stored.Add(float64(stored))
+	s.sum.add(s, lasts, marks)
+	for _, c := range chains {
+		if len(c.stored) == 0 {
+			continue
+		}
+		if s.o.Committed != nil {
+			msgs := make([]store.Message, len(c.stored))
+			for i, g := range c.stored {
+				msgs[i] = g.msg
+			}
+			s.o.Committed(c.room, msgs)
+		}
+		for _, g := range c.stored {
+			g.finish(result{msg: g.msg})
+		}
+	}
 }
 
 func (s *Sequencer) setNext(roomID string, n int64) {
@@ -320,3 +469,192 @@ func (s *Sequencer) forgetNext(roomID string) {
 
 // ConflictsMetric is the counter of inserts that lost a seq to another instance.
 func (s *Sequencer) ConflictsMetric() prometheus.Counter { return s.conflicts }
+
+// summaries is the write-behind of the denormalised room summaries (lastSeq,
+// lastMessage, lastActivityAt) and the senders' read markers. FerretDB runs every
+// update statement as its own query plus transaction (1–3 ms each over
+// PostgreSQL), so writing them before the ack cost two statements per message;
+// instead one writer per instance coalesces them per room and per (room, sender)
+// and writes them with chunked bulk updates while sends are acked as soon as the
+// messages are stored. Until written they are answered from memory
+// (Unflushed, UnflushedRead), so this instance's reads never see them older
+// than before; other instances may see them late by the writer's lag.
+//
+// Order: each round writes the read markers before the room summaries, so a
+// reader that sees a room's lastSeq >= s also sees the markers of the senders of
+// messages up to s written by this instance (a sender's own message never
+// counts as unread). Both updates only move forward ($max, lastSeq < s), so
+// rounds and instances cannot move them back.
+type summaries struct {
+	mu       sync.Mutex
+	rooms    map[string]store.Message // pending: newest stored message per room
+	marks    map[markKey]int64        // pending: sender read markers
+	flRooms  map[string]store.Message // being written
+	flMarks  map[markKey]int64
+	running  bool
+	failures int
+}
+
+type markKey struct{ room, user string }
+
+// summaryRetry is the pause after a failed summary write before it is retried.
+const summaryRetry = 200 * time.Millisecond
+
+func (m *summaries) add(s *Sequencer, lasts []store.Message, marks []store.ReadMark) {
+	m.mu.Lock()
+	if m.rooms == nil {
+		m.rooms, m.marks = map[string]store.Message{}, map[markKey]int64{}
+	}
+	for _, l := range lasts {
+		if cur, ok := m.rooms[l.RoomID]; !ok || l.Seq > cur.Seq {
+			m.rooms[l.RoomID] = l
+		}
+	}
+	for _, k := range marks {
+		key := markKey{k.RoomID, k.UserID}
+		m.marks[key] = max(m.marks[key], k.Seq)
+	}
+	start := !m.running
+	m.running = true
+	m.mu.Unlock()
+	if start {
+		go m.run(s)
+	}
+}
+
+// run writes pending summaries until none are left, then exits.
+func (m *summaries) run(s *Sequencer) {
+	for {
+		m.mu.Lock()
+		if len(m.rooms) == 0 && len(m.marks) == 0 {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		m.flRooms, m.flMarks = m.rooms, m.marks
+		m.rooms, m.marks = map[string]store.Message{}, map[markKey]int64{}
+		rooms, marks := m.flRooms, m.flMarks
+		m.mu.Unlock()
+
+		ml := make([]store.ReadMark, 0, len(marks))
+		for k, seq := range marks {
+			ml = append(ml, store.ReadMark{RoomID: k.room, UserID: k.user, Seq: seq})
+		}
+		rl := make([]store.Message, 0, len(rooms))
+		for _, l := range rooms {
+			rl = append(rl, l)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.o.WriteTimeout)
+		err := s.o.Store.AdvanceReads(ctx, ml)
+		if err == nil {
+			err = s.o.Store.AdvanceRooms(ctx, rl)
+		}
+		cancel()
+
+		m.mu.Lock()
+		if err != nil {
+			// Keep them pending (merged with newer ones) and retry after a pause.
+			for id, l := range rooms {
+				if cur, ok := m.rooms[id]; !ok || l.Seq > cur.Seq {
+					m.rooms[id] = l
+				}
+			}
+			for k, seq := range marks {
+				m.marks[k] = max(m.marks[k], seq)
+			}
+			m.failures++
+		}
+		m.flRooms, m.flMarks = nil, nil
+		m.mu.Unlock()
+		if err != nil {
+			s.o.Logger.Warn("write room summaries and read markers; retrying", "rooms", len(rooms), "markers", len(marks), "err", err)
+			time.Sleep(summaryRetry)
+		}
+	}
+}
+
+// Unflushed returns the newest message of roomID stored by this instance whose
+// room summary is not written yet (ok is false when there is none).
+func (s *Sequencer) Unflushed(roomID string) (store.Message, bool) {
+	m := &s.sum
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, okA := m.rooms[roomID]
+	b, okB := m.flRooms[roomID]
+	if okB && (!okA || b.Seq > a.Seq) {
+		return b, true
+	}
+	return a, okA
+}
+
+// UnflushedRead returns the read marker of userID in roomID that this instance
+// has not written yet (0 when none): the seq of their newest own message.
+func (s *Sequencer) UnflushedRead(roomID, userID string) int64 {
+	m := &s.sum
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := markKey{roomID, userID}
+	return max(m.marks[k], m.flMarks[k])
+}
+
+// Flush waits until the summary writer has written everything pending (or ctx
+// ends). Call it on shutdown after the last send was acked: summaries still in
+// memory at a crash are lost (a room's next message rewrites its summary; a lost
+// sender read marker makes their own last message count as unread until they
+// read).
+func (s *Sequencer) Flush(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		m := &s.sum
+		m.mu.Lock()
+		idle := !m.running && len(m.rooms) == 0 && len(m.marks) == 0
+		m.mu.Unlock()
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// FlushRoom waits until this instance has no room summary or read marker of
+// roomID pending or being written (or ctx ends). FerretDB v1 applies an update by
+// rewriting the whole document, so an update racing the summary writer on the
+// same document can lose the other's fields (e.g. archived, role, a newer read
+// marker): writers of rooms and memberships documents call FlushRoom first.
+func (s *Sequencer) FlushRoom(ctx context.Context, roomID string) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		m := &s.sum
+		m.mu.Lock()
+		_, a := m.rooms[roomID]
+		_, b := m.flRooms[roomID]
+		busy := a || b
+		for k := range m.marks {
+			if busy {
+				break
+			}
+			busy = k.room == roomID
+		}
+		for k := range m.flMarks {
+			if busy {
+				break
+			}
+			busy = k.room == roomID
+		}
+		m.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

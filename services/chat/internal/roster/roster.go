@@ -55,10 +55,11 @@ type Cache struct {
 }
 
 type entry struct {
-	ready    chan struct{}
-	st       *State
-	err      error
-	loadedAt time.Time
+	ready      chan struct{}
+	st         *State
+	err        error
+	loadedAt   time.Time
+	refreshing bool // a background reload runs (guarded by Cache.mu)
 }
 
 // New returns a cache over s.
@@ -84,7 +85,13 @@ func (c *Cache) Get(ctx context.Context, roomID string) (*State, error) {
 	if ok {
 		select {
 		case <-e.ready:
-			if e.err == nil && time.Since(e.loadedAt) < c.ttl {
+			if age := time.Since(e.loadedAt); e.err == nil && age < c.ttl {
+				if age >= c.ttl*3/4 && !e.refreshing {
+					// Refresh ahead of expiry so a busy room never waits for its
+					// reload; the entry still never outlives the TTL.
+					e.refreshing = true
+					go c.refresh(roomID, e)
+				}
 				c.mu.Unlock()
 				c.hits.Inc()
 				return e.st, nil
@@ -130,6 +137,22 @@ func (c *Cache) load(roomID string, e *entry) {
 	}
 	c.mu.Unlock()
 	close(e.ready)
+}
+
+// refresh reloads roomID in the background and replaces old with the result,
+// unless old was invalidated (or replaced) meanwhile: then the reload may predate
+// the change and is dropped.
+func (c *Cache) refresh(roomID string, old *entry) {
+	e := &entry{ready: make(chan struct{})}
+	c.misses.Inc()
+	c.load(roomID, e)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.err == nil && c.entries[roomID] == old {
+		c.entries[roomID] = e
+	} else {
+		old.refreshing = false
+	}
 }
 
 // Invalidate drops roomID's entry; the next Get reloads it.

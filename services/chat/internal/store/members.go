@@ -159,6 +159,27 @@ func (s *Store) AdvanceRead(ctx context.Context, roomID, userID string, seq int6
 	return wrap("advance read", err)
 }
 
+// ReadMark is a read marker to move forward: userID has read roomID up to Seq.
+type ReadMark struct {
+	RoomID, UserID string
+	Seq            int64
+}
+
+// AdvanceReads is AdvanceRead for many markers in one round trip (one unordered
+// bulk of $max updates). Missing memberships are ignored.
+func (s *Store) AdvanceReads(ctx context.Context, marks []ReadMark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(marks))
+	for i, m := range marks {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: MemberID(m.RoomID, m.UserID)}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "lastReadSeq", Value: m.Seq}}}})
+	}
+	return wrap("advance reads", s.bulkUpdate(ctx, "advance_reads", s.members, models))
+}
+
 // SharedWith returns those of others that share at least one room with userID.
 func (s *Store) SharedWith(ctx context.Context, userID string, others []string) ([]string, error) {
 	defer s.observe("shared_rooms", time.Now())

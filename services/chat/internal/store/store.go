@@ -144,6 +144,47 @@ func (s *Store) AdvanceRoom(ctx context.Context, last Message) error {
 	return wrap("advance room "+last.RoomID, err)
 }
 
+// AdvanceRooms is AdvanceRoom for many rooms in one round trip (one unordered
+// bulk of conditional updates): lasts holds the highest stored message of each
+// room (one per room).
+func (s *Store) AdvanceRooms(ctx context.Context, lasts []Message) error {
+	if len(lasts) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(lasts))
+	for i, last := range lasts {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: last.RoomID}, {Key: "lastSeq", Value: bson.D{{Key: "$lt", Value: last.Seq}}}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "lastSeq", Value: last.Seq}, {Key: "lastMessage", Value: last}, {Key: "lastActivityAt", Value: last.CreatedAt}}}})
+	}
+	return wrap("advance rooms", s.bulkUpdate(ctx, "advance_rooms", s.rooms, models))
+}
+
+// MaxBulkUpdates bounds the update statements of one update command.
+// FerretDB v1.24 (PostgreSQL) keeps one pooled connection per statement of an
+// update command until the command ends and needs one more per statement for
+// its transaction; its pool has 50 connections, and when every connection is
+// held by statements waiting for another one, FerretDB hangs for good. So the
+// chat service sends few statements per command and one such command at a time
+// per instance (the summary writer).
+const MaxBulkUpdates = 16
+
+// bulkUpdate sends models in commands of at most MaxBulkUpdates statements, one
+// after the other; each command is observed as one op.
+func (s *Store) bulkUpdate(ctx context.Context, op string, coll *mongo.Collection, models []mongo.WriteModel) error {
+	for len(models) > 0 {
+		n := min(len(models), MaxBulkUpdates)
+		t0 := time.Now()
+		_, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false))
+		s.observe(op, t0)
+		if err != nil {
+			return err
+		}
+		models = models[n:]
+	}
+	return nil
+}
+
 // ReplaceLastMessage updates the room's copy of m when m is its last message
 // (after an edit or delete).
 func (s *Store) ReplaceLastMessage(ctx context.Context, m Message) error {
