@@ -106,6 +106,16 @@ bench: pg-deps ## load scenarios at moderate sizes (< 10 min): docs/perf/*.json 
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/talim ./services/talim/cmd/talim
 	TALIM=$(BIN)/talim scripts/bench.sh
 
+IMAGE_PREFIX ?= talim
+.PHONY: images
+images: ## build one container image per service (needs a container engine: docker or podman)
+	@engine=$$(command -v docker || command -v podman) || { echo "images: no container engine (docker or podman) on this machine"; exit 1; }; \
+	  $$engine info >/dev/null 2>&1 || { echo "images: $$engine is installed but no engine is running"; exit 1; }; \
+	  for s in $(SERVICES); do \
+	    echo "image $(IMAGE_PREFIX)/$$s:$(VERSION)"; \
+	    $$engine build -f deploy/Dockerfile --build-arg SERVICE=$$s --build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)/$$s:$(VERSION) . ; \
+	  done
+
 .PHONY: clean
 clean: ## remove ./bin (keeps ./data)
 	rm -rf $(BIN)

@@ -8,13 +8,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/talim/realtime/pkg/devstack/testkit"
 	"github.com/talim/realtime/pkg/subject"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 )
+
+// natsConn starts an in-process NATS server (random port) and connects to it. pkg
+// does not use pkg/devstack's test kit: that would make every service module that
+// requires pkg need the embedded FerretDB's module graph to build on its own.
+func natsConn(t *testing.T) *nats.Conn {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
 
 func request(t *testing.T, nc *nats.Conn, service, event string, cmd *edgev1.Command) *edgev1.Reply {
 	t.Helper()
@@ -35,8 +57,7 @@ func request(t *testing.T, nc *nats.Conn, service, event string, cmd *edgev1.Com
 
 func TestServer_DispatchAndErrors(t *testing.T) {
 	t.Parallel()
-	ns := testkit.NATS(t)
-	nc := testkit.NATSConn(t, ns.ClientURL())
+	nc := natsConn(t)
 	s := New(nc, Options{Service: "demo"})
 	type in struct {
 		RoomID string `json:"roomId"`
@@ -104,8 +125,7 @@ func TestServer_DispatchAndErrors(t *testing.T) {
 
 func TestServer_StopWaitsForRunningHandlers(t *testing.T) {
 	t.Parallel()
-	ns := testkit.NATS(t)
-	nc := testkit.NATSConn(t, ns.ClientURL())
+	nc := natsConn(t)
 	s := New(nc, Options{Service: "slow"})
 	started, release := make(chan struct{}), make(chan struct{})
 	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
