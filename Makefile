@@ -72,6 +72,7 @@ build-check: ## every module builds, alone too (GOWORK=off, as container builds 
 	@for m in $(MODULES); do (cd $$m && go build ./...); done
 	@for s in $(SERVICES); do (cd services/$$s && GOWORK=off go build ./...); done
 	@scripts/check-lean.sh
+	@scripts/check-container-context.sh
 
 .PHONY: gotest
 gotest: ## go test -race every module
