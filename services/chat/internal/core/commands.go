@@ -36,7 +36,7 @@ type historyPage struct {
 
 type readState struct {
 	RoomID      string `json:"roomId"`
-	LastSeq     int64  `json:"lastSeq,omitempty"`
+	LastSeq     int64  `json:"lastSeq"`
 	LastReadSeq int64  `json:"lastReadSeq"`
 	Unread      int64  `json:"unread"`
 }
@@ -298,7 +298,7 @@ func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 			return nil, fmt.Errorf("mark read: %w", err)
 		}
 		lastRead := max(mem.LastReadSeq, pendRead)
-		return command.OK(readState{RoomID: req.RoomID, LastReadSeq: lastRead, Unread: unread(room.LastSeq, lastRead)})
+		return command.OK(readState{RoomID: req.RoomID, LastSeq: room.LastSeq, LastReadSeq: lastRead, Unread: unread(room.LastSeq, lastRead)})
 	}
 	now := store.Now()
 	c.flushRoom(ctx, req.RoomID)
@@ -312,7 +312,7 @@ func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 		c.roomEvent(req.RoomID, &edgev1.Outbound{Event: "message-read", RoomId: req.RoomID,
 			Data: mustJSON(map[string]any{"roomId": req.RoomID, "userId": user, "seq": mem.LastReadSeq, "readAt": store.FormatTime(now)})}, "")
 	}
-	return command.OK(readState{RoomID: req.RoomID, LastReadSeq: mem.LastReadSeq, Unread: unread(room.LastSeq, mem.LastReadSeq)})
+	return command.OK(readState{RoomID: req.RoomID, LastSeq: room.LastSeq, LastReadSeq: mem.LastReadSeq, Unread: unread(room.LastSeq, mem.LastReadSeq)})
 }
 
 // roomMessage returns message id of roomID, not_found when it is elsewhere.
