@@ -31,6 +31,8 @@ type Config struct {
 	GRPCAddr string
 	// ServiceToken authenticates gRPC callers.
 	ServiceToken string
+	// GRPCTLS optionally serves the own gRPC server over TLS or mTLS.
+	GRPCTLS grpcx.TLS
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -40,6 +42,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
 	s.String(&c.GRPCAddr, "grpc-addr", "TALIM_GRPC_ADDR", ":9090", "gRPC listen address (empty: do not listen)")
 	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "token gRPC callers must present (required)")
+	c.GRPCTLS.Register(s)
 }
 
 // Validate checks the configuration; errors name the variable.
@@ -52,7 +55,7 @@ func (c Config) Validate() error {
 			return config.Errorf("TALIM_GRPC_ADDR", "%v", err)
 		}
 	}
-	return nil
+	return c.GRPCTLS.Validate()
 }
 
 // Service is a running chat service.
@@ -162,7 +165,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) serveGRPC() (*grpcx.Server, error) {
-	gs, err := grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: s.log})
+	gs, err := grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: s.log, TLS: s.cfg.GRPCTLS})
 	if err != nil {
 		return nil, err
 	}
