@@ -64,6 +64,9 @@ type Options struct {
 type Server struct {
 	*grpc.Server
 	Health *health.Server
+
+	addr string
+	errc chan error
 }
 
 // NewServer returns a server with auth interceptors and health and reflection
@@ -85,6 +88,8 @@ func NewServer(o Options) (*Server, error) {
 	}
 	gs := grpc.NewServer(opts...)
 	hs := health.NewServer()
+	// NOT_SERVING until the service marks itself ready (MarkServing).
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	return &Server{Server: gs, Health: hs}, nil

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/talim/realtime/pkg/command"
 	"github.com/talim/realtime/pkg/config"
@@ -148,14 +146,7 @@ func (s *Service) Run(ctx context.Context) error {
 	sctx, scancel := closeCtx()
 	defer scancel()
 	if gs != nil {
-		gs.Health.Shutdown()
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-sctx.Done():
-			gs.Stop()
-		}
+		gs.Shutdown(sctx)
 	}
 	cmds.Stop(sctx)
 	cr.Close(sctx)
@@ -170,18 +161,11 @@ func (s *Service) serveGRPC() (*grpcx.Server, error) {
 		return nil, err
 	}
 	s.RegisterGRPC(gs.Server)
-	lis, err := net.Listen("tcp", s.cfg.GRPCAddr)
-	if err != nil {
-		return nil, fmt.Errorf("grpc listen %s: %w", s.cfg.GRPCAddr, err)
+	if err := gs.Start(s.cfg.GRPCAddr); err != nil {
+		return nil, err
 	}
-	s.grpcAddr.Store(lis.Addr().String())
-	gs.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	gs.Health.SetServingStatus(chatv1.ChatAdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	go func() {
-		if err := gs.Serve(lis); err != nil {
-			s.log.Error("grpc server", "err", err)
-		}
-	}()
+	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName)
+	s.grpcAddr.Store(gs.Addr())
 	return gs, nil
 }
 

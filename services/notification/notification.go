@@ -3,15 +3,12 @@ package notification
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/talim/realtime/pkg/command"
 	"github.com/talim/realtime/pkg/config"
@@ -151,22 +148,20 @@ func (s *Service) Run(ctx context.Context) error {
 	s.api.SetCore(core)
 
 	var gs *grpcx.Server
-	gerr := make(chan error, 1)
+	var gerr <-chan error
 	if s.cfg.GRPCAddr != "" {
 		if gs, err = grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: rt.Log, TLS: s.cfg.GRPCTLS}); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
 		s.RegisterGRPC(gs.Server)
-		ln, err := net.Listen("tcp", s.cfg.GRPCAddr)
-		if err != nil {
-			return fmt.Errorf("start notification: grpc listen %s: %w", s.cfg.GRPCAddr, err)
+		if err := gs.Start(s.cfg.GRPCAddr); err != nil {
+			return fmt.Errorf("start notification: %w", err)
 		}
+		gs.MarkServing(notificationv1.NotificationService_ServiceDesc.ServiceName)
 		s.mu.Lock()
-		s.grpcAddr = ln.Addr().String()
+		s.grpcAddr = gs.Addr()
 		s.mu.Unlock()
-		go func() { gerr <- gs.Serve(ln) }()
-		gs.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		gs.Health.SetServingStatus(notificationv1.NotificationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		gerr = gs.Errors()
 	}
 
 	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
@@ -179,8 +174,8 @@ func (s *Service) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err := <-gerr:
-		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			runErr = fmt.Errorf("notification grpc: %w", err)
+		if err != nil {
+			runErr = fmt.Errorf("notification: %w", err)
 		}
 	}
 
@@ -188,14 +183,7 @@ func (s *Service) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if gs != nil {
-		gs.Health.Shutdown()
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-sctx.Done():
-			gs.Stop()
-		}
+		gs.Shutdown(sctx)
 	}
 	cmds.Stop(sctx)
 	stopCleanup()

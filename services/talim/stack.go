@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/talim/realtime/pkg/auth"
 	"github.com/talim/realtime/pkg/config"
@@ -20,6 +19,8 @@ import (
 	"github.com/talim/realtime/pkg/grpcx"
 	"github.com/talim/realtime/pkg/logging"
 	"github.com/talim/realtime/pkg/service"
+	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
 	"github.com/talim/realtime/services/chat"
 	"github.com/talim/realtime/services/edge"
 	"github.com/talim/realtime/services/notification"
@@ -192,11 +193,10 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	}
 	st.Chat.RegisterGRPC(gs.Server)
 	st.Notification.RegisterGRPC(gs.Server)
-	gln, err := net.Listen("tcp", orDefault(cfg.GRPCAddr, "127.0.0.1:0"))
-	if err != nil {
-		return nil, fmt.Errorf("grpc listen: %w", err)
+	if err := gs.Start(orDefault(cfg.GRPCAddr, "127.0.0.1:0")); err != nil {
+		return nil, err
 	}
-	st.GRPCAddr = gln.Addr().String()
+	st.GRPCAddr = gs.Addr()
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	g, gctx := errgroup.WithContext(runCtx)
@@ -218,19 +218,13 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 		})
 	}
 	g.Go(func() error {
-		errc := make(chan error, 1)
-		go func() { errc <- gs.Serve(gln) }()
 		select {
-		case err := <-errc:
-			return fmt.Errorf("grpc serve: %w", err)
+		case err := <-gs.Errors():
+			return err
 		case <-gctx.Done():
-			stopped := make(chan struct{})
-			go func() { gs.GracefulStop(); close(stopped) }()
-			select {
-			case <-stopped:
-			case <-time.After(3 * time.Second):
-				gs.Stop()
-			}
+			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			gs.Shutdown(sctx)
 			return nil
 		}
 	})
@@ -246,7 +240,7 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 			return nil, fmt.Errorf("start %s: %w", s.name, ctx.Err())
 		}
 	}
-	gs.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName)
 	st.EdgeURL = "http://" + st.Edge.Addr()
 	st.WSURL = "ws://" + st.Edge.Addr() + "/ws"
 	st.AdminAddrs["edge"] = st.Edge.AdminAddr()
