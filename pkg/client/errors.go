@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/talim/realtime/pkg/protocol"
 )
 
 // ErrDisconnected is returned by requests made while no connection is up, and by
@@ -30,17 +32,17 @@ var ErrFrameTooLarge = errors.New("client: frame too large")
 // ErrAlreadyConnected is returned by a second call to Connect.
 var ErrAlreadyConnected = errors.New("client: Connect already called")
 
-// Protocol error codes (PROTOCOL.md §2).
+// Protocol error codes (PROTOCOL.md §2), from pkg/protocol.
 const (
-	CodeBadRequest   = "bad_request"
-	CodeUnknownEvent = "unknown_event"
-	CodeUnauthorized = "unauthorized"
-	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeRateLimited  = "rate_limited"
-	CodeTooLarge     = "too_large"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	CodeBadRequest   = protocol.CodeBadRequest
+	CodeUnknownEvent = protocol.CodeUnknownEvent
+	CodeUnauthorized = protocol.CodeUnauthorized
+	CodeForbidden    = protocol.CodeForbidden
+	CodeNotFound     = protocol.CodeNotFound
+	CodeRateLimited  = protocol.CodeRateLimited
+	CodeTooLarge     = protocol.CodeTooLarge
+	CodeUnavailable  = protocol.CodeUnavailable
+	CodeInternal     = protocol.CodeInternal
 )
 
 // Error is the server's answer to a command that failed: the data of an `error` frame.

@@ -3,19 +3,21 @@ package command
 import (
 	"errors"
 	"fmt"
+
+	"github.com/talim/realtime/pkg/protocol"
 )
 
-// Protocol error codes (PROTOCOL.md §2).
+// Protocol error codes (PROTOCOL.md §2), from pkg/protocol.
 const (
-	CodeBadRequest   = "bad_request"
-	CodeUnknownEvent = "unknown_event"
-	CodeUnauthorized = "unauthorized"
-	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeRateLimited  = "rate_limited"
-	CodeTooLarge     = "too_large"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	CodeBadRequest   = protocol.CodeBadRequest
+	CodeUnknownEvent = protocol.CodeUnknownEvent
+	CodeUnauthorized = protocol.CodeUnauthorized
+	CodeForbidden    = protocol.CodeForbidden
+	CodeNotFound     = protocol.CodeNotFound
+	CodeRateLimited  = protocol.CodeRateLimited
+	CodeTooLarge     = protocol.CodeTooLarge
+	CodeUnavailable  = protocol.CodeUnavailable
+	CodeInternal     = protocol.CodeInternal
 )
 
 // Error is a protocol error a handler returns to the client.
