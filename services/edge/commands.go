@@ -27,6 +27,13 @@ func (c *Conn) handleText(msg []byte) {
 	if len(env.Event) == 0 {
 		return // protocol-internal message
 	}
+	c.handleCommand(env)
+}
+
+// handleCommand rate-limits, routes and forwards one decoded client event, whatever
+// the wire protocol (handleText for native frames, sioConn.handleText for Socket.IO
+// events). env's slices are only valid during the call.
+func (c *Conn) handleCommand(env envelope.Envelope) {
 	if r := c.limiter.Reserve(); !r.OK() || r.Delay() > 0 {
 		d := r.Delay()
 		r.Cancel()

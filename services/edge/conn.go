@@ -22,9 +22,11 @@ import (
 
 // Conn is one client connection (a session), whatever its wire protocol.
 //
-// Goroutines: one reader (readLoop) per connection; the writer runs a flush
-// goroutine only while it has frames to write; timers (ping, token expiry) run as
-// time.AfterFunc callbacks. NATS deliveries only enqueue.
+// Goroutines: none while idle. Inbound bytes are read by the edge's netpoll workers
+// when the socket becomes readable (read.go; a reading goroutine per connection only
+// where netpoll is unavailable); the writer runs a flush goroutine only while it has
+// frames to write; pings come from one wheel for all connections (pingwheel.go); the
+// token expiry is a time.AfterFunc timer. NATS deliveries only enqueue.
 //
 // Locking: c.mu guards the room and watch sets, the token expiry and the abuse
 // counters; it is a leaf lock (nothing else is locked while holding it).
@@ -36,13 +38,14 @@ type Conn struct {
 	identity *edgev1.Identity
 	netConn  net.Conn
 	w        *writer.Writer
-	rd       wsio.Reader
 	limiter  *rate.Limiter
+	in       *inbound     // netpoll read state (read.go); nil with a reading goroutine
+	onText   func([]byte) // text message handler of a non-native protocol; nil: handleText
 
 	lastRead atomic.Int64 // unix nanoseconds of the last complete inbound frame
 
 	mu        sync.Mutex
-	pingTimer *time.Timer
+	pingTimer *time.Timer // Socket.IO pings; native connections use the ping wheel
 	expTimer  *time.Timer
 	rooms     map[string]struct{}
 	watches   map[string]struct{}
@@ -78,26 +81,32 @@ func (s *Server) serve(netConn net.Conn, src io.Reader, proto uint8, claims auth
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.CommandRate), s.cfg.CommandBurst),
 		expiresAt: claims.ExpiresAt,
 	}
-	c.rd = wsio.Reader{Src: src, MaxMessage: s.cfg.MaxFrameBytes}
 	c.w = writer.New(netConn, &s.wopts)
+	c.w.SetDone(c.socketClosed)
+	c.in = s.newInbound(netConn, src)
 	c.lastRead.Store(time.Now().UnixNano())
 
 	s.connsMu.Lock()
 	s.conns[c] = struct{}{}
-	s.connsWG.Add(1)
+	s.connsWG.Add(1) // the open socket: Done in socketClosed (writer done)
 	s.connsMu.Unlock()
 	s.hub.attach(c)
 	s.metrics.connected()
 	s.publishConnEvent(c, true)
 
 	c.sendEvent("connected", appendConnected(nil, c.userID, c.id, time.Now(), s.cfg.PingInterval))
+	if s.pings != nil {
+		s.pings.add(c)
+	}
 	c.mu.Lock()
-	c.pingTimer = time.AfterFunc(s.cfg.PingInterval, c.onPingTimer)
 	if !c.expiresAt.IsZero() {
 		c.expTimer = time.AfterFunc(time.Until(c.expiresAt), c.onExpiry)
 	}
 	c.mu.Unlock()
-	go c.readLoop()
+	c.startReading(src)
+	if s.draining.Load() {
+		c.Close(DisconnectRestart) // slipped in after drain took its snapshots
+	}
 }
 
 func appendConnected(dst []byte, userID, connID string, now time.Time, ping time.Duration) []byte {
@@ -110,38 +119,6 @@ func appendConnected(dst []byte, userID, connID string, now time.Time, ping time
 	dst = append(dst, `","pingIntervalMs":`...)
 	dst = appendInt(dst, ping.Milliseconds())
 	return append(dst, '}')
-}
-
-// readLoop reads until the connection ends. It is the only goroutine that reads.
-func (c *Conn) readLoop() {
-	defer c.s.connsWG.Done() // counts open sockets: the reader ends after the socket closed
-	defer c.rd.Close()
-	for {
-		msg, err := c.rd.Next()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.lastRead.Store(time.Now().UnixNano())
-		c.s.metrics.frameIn(len(msg.Payload))
-		if c.closed.Load() {
-			msg.Release()
-			continue // closing: drain input until the socket closes
-		}
-		switch msg.Op {
-		case ws.OpText:
-			c.handleText(msg.Payload)
-		case ws.OpPing:
-			c.enqueue(wsio.Control(ws.OpPong, msg.Payload), nil)
-		case ws.OpPong:
-		case ws.OpClose:
-			code, _ := ws.ParseCloseFrameData(msg.Payload)
-			msg.Release()
-			c.closeByClient(code)
-			continue
-		}
-		msg.Release()
-	}
 }
 
 func (c *Conn) readFailed(err error) {
@@ -257,23 +234,6 @@ func (c *Conn) sendError(id envelope.ID, code, message string, retryAfterMs int6
 	f := c.s.protos[c.proto].AppendError(wsio.Begin(*b), id, code, message, retryAfterMs)
 	*b = f
 	c.enqueue(wsio.Finish(f, ws.OpText), b)
-}
-
-func (c *Conn) onPingTimer() {
-	if c.closed.Load() {
-		return
-	}
-	silent := time.Since(time.Unix(0, c.lastRead.Load()))
-	if silent > c.s.cfg.PingInterval*5/2 {
-		c.Close(DisconnectIdle)
-		return
-	}
-	c.enqueue(wsio.PingFrame, nil)
-	c.mu.Lock()
-	if !c.closed.Load() {
-		c.pingTimer.Reset(c.s.cfg.PingInterval)
-	}
-	c.mu.Unlock()
 }
 
 func (c *Conn) onExpiry() {

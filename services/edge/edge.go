@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/talim/realtime/pkg/auth"
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/service"
+	"github.com/talim/realtime/services/edge/internal/netpoll"
 	"github.com/talim/realtime/services/edge/internal/writer"
 )
 
@@ -165,6 +167,8 @@ type Server struct {
 	proxies  []*net.IPNet
 	wopts    writer.Options
 	protos   [maxProtocols]Protocol
+	poll     *netpoll.Poller // reads idle connections without a goroutine each (read.go); nil: goroutines
+	pings    *pingWheel      // server pings and idle closes of native connections
 
 	ln       net.Listener
 	httpSrv  *http.Server
@@ -191,6 +195,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		connects: newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst),
 	}
 	s.protos[protoNative] = Native{}
+	s.protos[protoSocketIO] = SocketIO{}
 	if cfg.DevMode {
 		log.Warn("EDGE DEVELOPMENT MODE: ?userId= is accepted without a token and /dev/tokens hands out tokens; never run this in production")
 	}
@@ -232,6 +237,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("start edge: %w", err)
 	}
 	s.rt, s.ln = rt, ln
+	if p, err := netpoll.New(pollWorkers(runtime.GOMAXPROCS(0))); err == nil {
+		s.poll = p
+	} else {
+		rt.Log.Warn("netpoll unavailable: one reading goroutine per connection", "err", err)
+	}
+	s.pings = newPingWheel(s.cfg.PingInterval)
 	s.log = rt.Log
 	s.metrics = newMetrics(rt.Admin.Registry(), s)
 	s.disp = newDispatcher(s.log)
@@ -267,6 +278,10 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("edge: serve: %w", err)
 	}
 	s.drain()
+	if s.poll != nil {
+		s.poll.Close()
+	}
+	s.pings.close()
 	stopSweep()
 	stopHB()
 	<-hbDone

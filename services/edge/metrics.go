@@ -83,6 +83,24 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "talim_edge_presence_subscriptions", Help: "Presence-watch NATS subscriptions held by this edge.",
 		}, func() float64 { return float64(s.watch.subscriptions()) }),
 	}
+	// Open connections by wire protocol (label protocol="native" or "socketio"),
+	// counted at scrape time; talim_edge_connections stays the total.
+	for i := range maxProtocols {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "talim_edge_protocol_connections", Help: "Open client connections by wire protocol.",
+			ConstLabels: prometheus.Labels{"protocol": s.protos[i].Name()},
+		}, func() float64 {
+			s.connsMu.Lock()
+			defer s.connsMu.Unlock()
+			n := 0
+			for c := range s.conns {
+				if int(c.proto) == i {
+					n++
+				}
+			}
+			return float64(n)
+		}))
+	}
 	reg.MustRegister(m.connections, m.connects, m.refusals, m.disconnects, m.framesIn, m.framesOut,
 		m.bytesIn, m.bytesOut, m.queueDrops, m.slowCloses, m.requests, m.duration, m.userSubs, m.presenceSubs)
 	return m

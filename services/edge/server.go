@@ -25,6 +25,9 @@ var webFS embed.FS
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.handleWS)
+	// Socket.IO compatibility (socketio.go); POST only to refuse polling clearly.
+	mux.HandleFunc("GET /socket.io/", s.handleSocketIO)
+	mux.HandleFunc("POST /socket.io/", s.handleSocketIO)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -53,36 +56,11 @@ func (s *Server) refuse(w http.ResponseWriter, status int, code, reason, message
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		w.Header().Set("Retry-After", "1")
-		s.refuse(w, http.StatusServiceUnavailable, "unavailable", "draining", "server is restarting, connect again")
+	if !s.admit(w, r) {
 		return
 	}
-	if !s.originAllowed(r) {
-		s.refuse(w, http.StatusForbidden, "forbidden", "origin", "origin not allowed")
-		return
-	}
-	if !s.connects.allow(s.clientAddr(r), time.Now()) {
-		w.Header().Set("Retry-After", "1")
-		s.refuse(w, http.StatusTooManyRequests, "rate_limited", "connect_rate", "too many connection attempts, slow down")
-		return
-	}
-	claims, err := s.authenticate(r)
-	if err != nil {
-		msg := "invalid token"
-		if errors.Is(err, auth.ErrMissingToken) {
-			msg = "missing token"
-		}
-		s.refuse(w, http.StatusUnauthorized, "unauthorized", "unauthorized", msg)
-		return
-	}
-	if err := s.hub.reserve(claims.UserID, s.cfg.MaxConnsPerUser); err != nil {
-		if errors.Is(err, errUserCap) {
-			s.refuse(w, http.StatusTooManyRequests, "rate_limited", "user_cap", "too many connections for this user")
-			return
-		}
-		s.log.Error("reserve connection", "err", err)
-		s.refuse(w, http.StatusServiceUnavailable, "unavailable", "internal", "temporarily unavailable")
+	claims, ok := s.authenticateAndReserve(w, r)
+	if !ok {
 		return
 	}
 	conn, rw, _, err := ws.UpgradeHTTP(r, w)
@@ -95,6 +73,53 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serve(conn, leftovers(conn, rw), protoNative, claims)
+}
+
+// admit applies the refusals that come before authentication, for every protocol:
+// 503 while draining, 403 for an Origin outside the allow-list, 429 when the client
+// address connects too fast. It reports whether the request may go on.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusServiceUnavailable, "unavailable", "draining", "server is restarting, connect again")
+		return false
+	}
+	if !s.originAllowed(r) {
+		s.refuse(w, http.StatusForbidden, "forbidden", "origin", "origin not allowed")
+		return false
+	}
+	if !s.connects.allow(s.clientAddr(r), time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusTooManyRequests, "rate_limited", "connect_rate", "too many connection attempts, slow down")
+		return false
+	}
+	return true
+}
+
+// authenticateAndReserve authenticates the upgrade request and takes one of the
+// user's connection slots, or writes the refusal (401, 429 user cap, 503) and
+// reports false. The caller gives the slot back with hub.release if the upgrade
+// then fails.
+func (s *Server) authenticateAndReserve(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
+	claims, err := s.authenticate(r)
+	if err != nil {
+		msg := "invalid token"
+		if errors.Is(err, auth.ErrMissingToken) {
+			msg = "missing token"
+		}
+		s.refuse(w, http.StatusUnauthorized, "unauthorized", "unauthorized", msg)
+		return claims, false
+	}
+	if err := s.hub.reserve(claims.UserID, s.cfg.MaxConnsPerUser); err != nil {
+		if errors.Is(err, errUserCap) {
+			s.refuse(w, http.StatusTooManyRequests, "rate_limited", "user_cap", "too many connections for this user")
+			return claims, false
+		}
+		s.log.Error("reserve connection", "err", err)
+		s.refuse(w, http.StatusServiceUnavailable, "unavailable", "internal", "temporarily unavailable")
+		return claims, false
+	}
+	return claims, true
 }
 
 // leftovers returns conn, or a reader that first yields bytes the HTTP server

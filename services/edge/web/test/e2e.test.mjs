@@ -364,10 +364,9 @@ describe("e2e against a running stack", { skip }, () => {
   });
 });
 
-// Raw frames against PROTOCOL.md, where the real backend has been seen to deviate; the
-// client copes, these record the deviation. Marked todo until the services are fixed.
+// Raw frames against PROTOCOL.md where the real backend once deviated (fixed since).
 describe("protocol conformance (raw frames)", { skip }, () => {
-  test("join-chat-room ack carries lastSeq even when the room is empty", { todo: "chat omits lastSeq when 0 (readState `json:\"lastSeq,omitempty\"` in services/chat/internal/core/commands.go)" }, async () => {
+  test("join-chat-room ack carries lastSeq even when the room is empty", async () => {
     const s = await rawSocket(await tokenOf("s2"));
     try {
       const room = await s.request("open-direct-room", { userId: `nobody-${Date.now()}` });
