@@ -117,6 +117,10 @@ images: ## build one container image per service (needs a container engine: dock
 	    $$engine build -f deploy/Dockerfile --build-arg SERVICE=$$s --build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)/$$s:$(VERSION) . ; \
 	  done
 
+.PHONY: soak
+soak: pg-deps ## 10-minute soak (not part of make test): docs/soak-report.{json,md}
+	scripts/soak.sh
+
 .PHONY: clean
 clean: ## remove ./bin (keeps ./data)
 	rm -rf $(BIN)

@@ -25,6 +25,7 @@ Usage:
   talim token    print a JWT for a user: talim token --user ID [--name N] [--roles R] [--ttl D]
   talim notify   send a notification through the gRPC API: talim notify --to u1,u2 --title T --body B
   talim bench    load scenarios: talim bench idle|fanout|rooms|notify|reconnect-storm [flags]
+  talim soak     steady chat, notification and presence traffic; checks memory, goroutines, fds stay flat
   talim version  print the version
 
 Run "talim <command> -h" for the command's flags and environment variables.
@@ -49,6 +50,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()
 		return BenchCommand(ctx, args[1:], stdout, stderr)
+	case "soak":
+		ctx, stop := lifecycle.SignalContext(context.Background())
+		defer stop()
+		return SoakCommand(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, service.Version)
 		return 0
