@@ -127,16 +127,6 @@ func (h *hub) subscriptions() int {
 	return len(h.users)
 }
 
-// userConns lists the user's connections (nil when none).
-func (h *hub) userConns(userID string) []*Conn {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if e := h.users[userID]; e != nil {
-		return slices.Clone(e.conns)
-	}
-	return nil
-}
-
 // shardState is per dispatcher shard scratch space, reused across messages.
 type shardState struct {
 	out   edgev1.Outbound

@@ -12,7 +12,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/talim/realtime/services/notification"
-	"github.com/talim/realtime/services/talim"
 )
 
 // TestBrowserScreenshots is a tool rather than a check: with TALIM_SCREENSHOTS=<dir> it
@@ -33,7 +32,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	}
 	base, grpcAddr, serviceToken := os.Getenv("TALIM_SCREENSHOTS_URL"), os.Getenv("TALIM_SCREENSHOTS_GRPC"), os.Getenv("TALIM_SERVICE_TOKEN")
 	if base == "" {
-		var st *talim.Stack = newStack(t, nil)
+		st := newStack(t, nil)
 		base, grpcAddr, serviceToken = st.EdgeURL, st.GRPCAddr, st.ServiceToken
 	}
 	base = strings.TrimSuffix(base, "/")

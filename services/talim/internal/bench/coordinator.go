@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -691,15 +690,6 @@ func (r *run) bar(ctx context.Context) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// ErrNotLoopback: a target or source address is not a loopback address. The bench
+// ErrNotLoopback means a target or source address is not a loopback address. The bench
 // never generates load against anything but this machine.
 var ErrNotLoopback = errors.New("bench: only loopback addresses are allowed (127.0.0.0/8, ::1, localhost)")
 

@@ -289,6 +289,7 @@ func (w *worker) connectAll(ctx context.Context, c Cmd) {
 	var wg sync.WaitGroup
 	pacer := Pacer{S: NewSchedule(start, rate, time.Duration(float64(w.cfg.Count)/rate*float64(time.Second))+time.Second)}
 	pacer.S.N = w.cfg.Count
+dial:
 	for i := 0; i < w.cfg.Count && cctx.Err() == nil; {
 		from, to, _, wait, done := pacer.Ready(time.Now())
 		if done {
@@ -306,7 +307,7 @@ func (w *worker) connectAll(ctx context.Context, c Cmd) {
 			select {
 			case sem <- struct{}{}:
 			case <-cctx.Done():
-				break
+				break dial
 			}
 			wg.Add(1)
 			go func() {
