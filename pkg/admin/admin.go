@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +50,32 @@ func New(log *slog.Logger) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if PprofEnabled() {
+		s.EnablePprof()
+	}
 	return s
+}
+
+// PprofEnabled reports whether the profiling endpoints are wanted: when
+// TALIM_ADMIN_PPROF or TALIM_DEV_MODE is true. Never by default: a profile costs
+// CPU and reveals internals, so production enables it deliberately.
+func PprofEnabled() bool {
+	for _, v := range []string{"TALIM_ADMIN_PPROF", "TALIM_DEV_MODE"} {
+		if b, err := strconv.ParseBool(os.Getenv(v)); err == nil && b {
+			return true
+		}
+	}
+	return false
+}
+
+// EnablePprof serves net/http/pprof under /debug/pprof/ (CPU profile:
+// /debug/pprof/profile?seconds=N; heap, goroutine, mutex and block profiles).
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Registry is where the service registers its metrics.
