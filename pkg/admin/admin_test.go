@@ -59,3 +59,31 @@ func TestServer_ReadinessFollowsChecksAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPprofOnlyWhenEnabled: the profiling endpoints are off by default and served
+// with TALIM_ADMIN_PPROF=true.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"", http.StatusNotFound}, {"false", http.StatusNotFound}, {"true", http.StatusOK}} {
+		t.Run("TALIM_ADMIN_PPROF="+tc.env, func(t *testing.T) {
+			t.Setenv("TALIM_ADMIN_PPROF", tc.env)
+			t.Setenv("TALIM_DEV_MODE", "")
+			s := New(logging.Discard())
+			if err := s.Listen("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(ctx) }()
+			if c := get(t, "http://"+s.Addr()+"/debug/pprof/cmdline"); c != tc.want {
+				t.Fatalf("/debug/pprof/cmdline = %d, want %d", c, tc.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

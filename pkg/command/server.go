@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,7 +35,15 @@ type Options struct {
 	Registerer  prometheus.Registerer
 	Concurrency int           // handlers running at once (default 256)
 	Timeout     time.Duration // per command when the edge set no deadline (default 5s)
+	// MaxQueue bounds the commands waiting for a handler (default 2 × Concurrency).
+	// Past it a command is answered unavailable with a retry hint at once: under
+	// overload clients learn it in microseconds instead of after their timeout,
+	// and nothing queues that would still be worked on after it ends.
+	MaxQueue int
 }
+
+// overloadRetry is the retry hint of a command refused because the queue was full.
+const overloadRetry = 500 * time.Millisecond
 
 // Server dispatches commands to handlers.
 type Server struct {
@@ -42,9 +51,13 @@ type Server struct {
 	o        Options
 	handlers map[string]Handler
 	sub      *nats.Subscription
-	sem      chan struct{}
+	queue    chan *nats.Msg
+	quit     chan struct{}
+	stopped  atomic.Bool
 	wg       sync.WaitGroup
 	duration *prometheus.HistogramVec
+	shed     *prometheus.CounterVec
+	overload []byte // the marshaled reply to a command refused at the door
 }
 
 // New returns a server for o.Service on nc.
@@ -58,14 +71,23 @@ func New(nc *nats.Conn, o Options) *Server {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	s := &Server{nc: nc, o: o, handlers: map[string]Handler{}, sem: make(chan struct{}, o.Concurrency)}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 2 * o.Concurrency
+	}
+	s := &Server{nc: nc, o: o, handlers: map[string]Handler{}, queue: make(chan *nats.Msg, o.MaxQueue), quit: make(chan struct{})}
+	s.overload, _ = proto.Marshal(&edgev1.Reply{Error: &edgev1.Error{Code: CodeUnavailable,
+		Message: o.Service + " is overloaded; nothing was done, retry later", RetryAfterMs: overloadRetry.Milliseconds()}})
+	s.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "talim", Subsystem: o.Service, Name: "commands_shed_total",
+		Help: "Commands answered unavailable without running: queue full (overload) or deadline passed while queued.",
+	}, []string{"reason"})
 	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "talim", Subsystem: o.Service, Name: "command_duration_seconds",
 		Help:    "Time to handle a client command, by event and result.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"event", "result"})
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(s.duration)
+		o.Registerer.MustRegister(s.duration, s.shed)
 	}
 	return s
 }
@@ -82,20 +104,31 @@ func (s *Server) Events() []string {
 	return out
 }
 
-// Start subscribes. Messages are handled on their own goroutines, at most
-// Concurrency at once; when all slots are busy the subscription callback waits,
-// which lets NATS buffer (and, past its limits, report slow consumer) rather than
-// growing memory without bound.
+// Start subscribes. Commands are handled by Concurrency workers from a queue of
+// at most MaxQueue; when it is full a command is refused at once (unavailable,
+// retryAfterMs) and the subscription callback never blocks, so NATS never
+// buffers commands that would be stale by the time they run.
 func (s *Server) Start() error {
-	sub, err := s.nc.QueueSubscribe(subject.CommandWildcard(s.o.Service), s.o.Service, func(m *nats.Msg) {
-		s.sem <- struct{}{}
+	for range s.o.Concurrency {
 		s.wg.Add(1)
-		go func() {
-			defer func() { <-s.sem; s.wg.Done() }()
-			s.serve(m)
-		}()
+		go s.work()
+	}
+	sub, err := s.nc.QueueSubscribe(subject.CommandWildcard(s.o.Service), s.o.Service, func(m *nats.Msg) {
+		if !s.stopped.Load() {
+			select {
+			case s.queue <- m:
+				return
+			default:
+			}
+		}
+		s.shed.WithLabelValues("overload").Inc()
+		if m.Reply != "" {
+			_ = m.Respond(s.overload)
+		}
 	})
 	if err != nil {
+		s.stopped.Store(true)
+		close(s.quit)
 		return fmt.Errorf("subscribe %s commands: %w", s.o.Service, err)
 	}
 	if err := sub.SetPendingLimits(65536, 64<<20); err != nil {
@@ -103,6 +136,26 @@ func (s *Server) Start() error {
 	}
 	s.sub = sub
 	return nil
+}
+
+// work runs queued commands until Stop; then it finishes what is queued.
+func (s *Server) work() {
+	defer s.wg.Done()
+	for {
+		select {
+		case m := <-s.queue:
+			s.serve(m)
+		case <-s.quit:
+			for {
+				select {
+				case m := <-s.queue:
+					s.serve(m)
+				default:
+					return
+				}
+			}
+		}
+	}
 }
 
 // Stop drains the subscription (no new commands; queued ones still run) and waits
@@ -116,6 +169,9 @@ func (s *Server) Stop(ctx context.Context) {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
+	}
+	if s.stopped.CompareAndSwap(false, true) {
+		close(s.quit)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -142,9 +198,15 @@ func (s *Server) serve(m *nats.Msg) {
 		if dl := cmd.GetDeadlineUnixMs(); dl > 0 {
 			timeout = time.Until(time.UnixMilli(dl))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		reply, err = s.call(ctx, h, &cmd)
-		cancel()
+		if timeout <= 0 {
+			// The edge has answered unavailable already: do no work for nobody.
+			s.shed.WithLabelValues("expired").Inc()
+			err = &Error{Code: CodeUnavailable, Message: "the command's deadline passed while it was queued; retry later", RetryAfterMs: overloadRetry.Milliseconds()}
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			reply, err = s.call(ctx, h, &cmd)
+			cancel()
+		}
 	}
 	result := "ok"
 	if err != nil {

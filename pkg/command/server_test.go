@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,5 +158,98 @@ func TestServer_StopWaitsForRunningHandlers(t *testing.T) {
 	<-stopped
 	if m, ok := <-reply; !ok || m == nil {
 		t.Fatal("the in-flight command got no reply")
+	}
+}
+
+// TestServer_ShedsAtOnceWhenFull: with every handler busy and the queue full, a
+// command is answered unavailable with a retry hint at once (not after the
+// edge's timeout), and a command whose deadline passed while queued is refused
+// without running its handler.
+func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
+	t.Parallel()
+	nc := natsConn(t)
+	s := New(nc, Options{Service: "busy", Concurrency: 1, MaxQueue: 1})
+	started, release := make(chan struct{}, 8), make(chan struct{})
+	var ran atomicCount
+	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		ran.add()
+		started <- struct{}{}
+		<-release
+		return OK(map[string]bool{"done": true})
+	})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Stop(ctx)
+	}()
+	ident := &edgev1.Identity{UserId: "u"}
+	send := func(cmd *edgev1.Command) chan *edgev1.Reply {
+		out := make(chan *edgev1.Reply, 1)
+		b, _ := proto.Marshal(cmd)
+		go func() {
+			m, err := nc.Request(subject.Command("busy", "work"), b, 10*time.Second)
+			var r edgev1.Reply
+			if err == nil && proto.Unmarshal(m.Data, &r) == nil {
+				out <- &r
+			}
+			close(out)
+		}()
+		return out
+	}
+	first := send(&edgev1.Command{Identity: ident, Event: "work"})
+	select {
+	case <-started: // the only worker is busy
+	case <-time.After(10 * time.Second):
+		t.Fatal("first command did not start")
+	}
+	// Queued behind it, with a deadline that has passed when it is taken (the
+	// edge gave up on it already).
+	stale := send(&edgev1.Command{Identity: ident, Event: "work", DeadlineUnixMs: time.Now().Add(-time.Second).UnixMilli()})
+	waitFor(t, func() bool { return len(s.queue) == 1 })
+	// The queue is full: refused at once.
+	t0 := time.Now()
+	r, ok := <-send(&edgev1.Command{Identity: ident, Event: "work"})
+	if !ok || r.GetError().GetCode() != CodeUnavailable || r.GetError().GetRetryAfterMs() <= 0 {
+		t.Fatalf("full queue: reply %v, want unavailable with retryAfterMs", r)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("refusal took %v, want at once", d)
+	}
+	close(release)
+	if r, ok := <-first; !ok || r.GetError() != nil {
+		t.Fatalf("first: %v", r)
+	}
+	r, ok = <-stale
+	if !ok || r.GetError().GetCode() != CodeUnavailable {
+		t.Fatalf("stale: %v, want unavailable", r)
+	}
+	if n := ran.get(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1 (the stale command must not run)", n)
+	}
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicCount) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
+func (a *atomicCount) get() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -32,18 +32,23 @@ func BenchmarkSend(b *testing.B) {
 	var deliv []time.Duration
 	var dmu sync.Mutex
 	sub, err := h.nc.Subscribe(subject.User("reader"), func(m *nats.Msg) {
-		var ob edgev1.Outbound
-		if proto.Unmarshal(m.Data, &ob) != nil || ob.GetEvent() != "chat-message" {
+		var batch edgev1.Outbound
+		if proto.Unmarshal(m.Data, &batch) != nil {
 			return
 		}
-		var ev struct{ Message message }
-		if json.Unmarshal(ob.GetData(), &ev) != nil {
-			return
-		}
-		if t0, ok := sent.Load(ev.Message.ClientMsgID); ok {
-			dmu.Lock()
-			deliv = append(deliv, time.Since(t0.(time.Time)))
-			dmu.Unlock()
+		for _, ob := range flatten(&batch) {
+			if ob.GetEvent() != "chat-message" {
+				continue
+			}
+			var ev struct{ Message message }
+			if json.Unmarshal(ob.GetData(), &ev) != nil {
+				continue
+			}
+			if t0, ok := sent.Load(ev.Message.ClientMsgID); ok {
+				dmu.Lock()
+				deliv = append(deliv, time.Since(t0.(time.Time)))
+				dmu.Unlock()
+			}
 		}
 	})
 	if err != nil {

@@ -233,7 +233,7 @@ func (h *harness) inbox(userID string) *inbox {
 			return
 		}
 		in.mu.Lock()
-		in.got = append(in.got, &ob)
+		in.got = append(in.got, flatten(&ob)...)
 		in.mu.Unlock()
 		select {
 		case in.sig <- struct{}{}:
@@ -248,6 +248,15 @@ func (h *harness) inbox(userID string) *inbox {
 	}
 	h.t.Cleanup(func() { _ = sub.Unsubscribe() })
 	return in
+}
+
+// flatten returns ob's events: the items of a batch (chat's group delivery,
+// edge.proto Outbound.batch) or ob itself.
+func flatten(ob *edgev1.Outbound) []*edgev1.Outbound {
+	if len(ob.GetBatch()) > 0 {
+		return ob.GetBatch()
+	}
+	return []*edgev1.Outbound{ob}
 }
 
 // events returns the collected events named event (all when empty).

@@ -218,22 +218,28 @@ func BenchmarkBigRoom(b *testing.B) {
 	}
 	defer nc.Close()
 	sub, err := nc.Subscribe(subject.UserPrefix+">", func(m *nats.Msg) {
-		deliveries.Add(1)
+		var batch edgev1.Outbound
+		if proto.Unmarshal(m.Data, &batch) != nil {
+			return
+		}
+		items := flatten(&batch)
+		deliveries.Add(int64(len(items)))
 		if !strings.HasSuffix(m.Subject, fmt.Sprintf("big0-m%d", members-1)) {
 			return
 		}
-		var ob edgev1.Outbound
-		if proto.Unmarshal(m.Data, &ob) != nil || ob.GetEvent() != "chat-message" {
-			return
-		}
-		var ev struct{ Message message }
-		if json.Unmarshal(ob.GetData(), &ev) != nil || !strings.HasPrefix(ev.Message.Content, "b") {
-			return
-		}
-		if ns, err := strconv.ParseInt(ev.Message.Content[1:], 10, 64); err == nil {
-			dmu.Lock()
-			deliv = append(deliv, time.Since(time.Unix(0, ns)))
-			dmu.Unlock()
+		for _, ob := range items {
+			if ob.GetEvent() != "chat-message" {
+				continue
+			}
+			var ev struct{ Message message }
+			if json.Unmarshal(ob.GetData(), &ev) != nil || !strings.HasPrefix(ev.Message.Content, "b") {
+				continue
+			}
+			if ns, err := strconv.ParseInt(ev.Message.Content[1:], 10, 64); err == nil {
+				dmu.Lock()
+				deliv = append(deliv, time.Since(time.Unix(0, ns)))
+				dmu.Unlock()
+			}
 		}
 	})
 	if err != nil {

@@ -169,6 +169,15 @@ func (h *hub) deliver(m *nats.Msg, st *shardState) {
 		h.s.log.Warn("malformed outbound", "subject", m.Subject, "err", err)
 		return
 	}
+	if items := out.GetBatch(); len(items) > 0 {
+		// A batch of room events (chat's group delivery): each in order, as if
+		// published one by one. Items are never batches themselves.
+		for _, item := range items {
+			item.Batch = nil
+			h.s.deliverOutbound(item, st.conns)
+		}
+		return
+	}
 	h.s.deliverOutbound(out, st.conns)
 }
 

@@ -1051,12 +1051,21 @@ func (x *PostMessageResponse) GetMessageId() string {
 }
 
 // MembershipChanged is published on talim.chat.v1.membership.<room token> when a
-// room's membership changes, so every chat instance drops its cached member set.
+// room's membership or metadata changes. With members set, every chat instance
+// applies the deltas to its cached member set (a join costs the same in a room of
+// 10 and of 10,000 members); without, it drops the cached room (metadata changes
+// such as archiving) and reloads it on the next request.
 type MembershipChanged struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	RoomId  string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	Members []*MemberDelta         `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	// When the change was made (Unix nanoseconds of the changing instance's clock):
+	// a cache applies a user's delta only when it is newer than the last one it
+	// applied for that user, so deltas of two instances arriving out of order
+	// settle on the later change.
+	ChangedAtUnixNs int64 `protobuf:"varint,3,opt,name=changed_at_unix_ns,json=changedAtUnixNs,proto3" json:"changed_at_unix_ns,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MembershipChanged) Reset() {
@@ -1096,6 +1105,74 @@ func (x *MembershipChanged) GetRoomId() string {
 	return ""
 }
 
+func (x *MembershipChanged) GetMembers() []*MemberDelta {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *MembershipChanged) GetChangedAtUnixNs() int64 {
+	if x != nil {
+		return x.ChangedAtUnixNs
+	}
+	return 0
+}
+
+// MemberDelta is one user's new membership of a room.
+type MemberDelta struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The new role; empty when the user was removed.
+	Role          string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberDelta) Reset() {
+	*x = MemberDelta{}
+	mi := &file_talim_chat_v1_chat_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberDelta) ProtoMessage() {}
+
+func (x *MemberDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_talim_chat_v1_chat_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberDelta.ProtoReflect.Descriptor instead.
+func (*MemberDelta) Descriptor() ([]byte, []int) {
+	return file_talim_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *MemberDelta) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *MemberDelta) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 // SharedRoomsRequest asks chat which of other_user_ids share at least one room with
 // user_id. Subject: talim.chat.v1.shared-rooms (queue group chat). Used by presence
 // for its visibility rule.
@@ -1109,7 +1186,7 @@ type SharedRoomsRequest struct {
 
 func (x *SharedRoomsRequest) Reset() {
 	*x = SharedRoomsRequest{}
-	mi := &file_talim_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_talim_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1198,7 @@ func (x *SharedRoomsRequest) String() string {
 func (*SharedRoomsRequest) ProtoMessage() {}
 
 func (x *SharedRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talim_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_talim_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1211,7 @@ func (x *SharedRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedRoomsRequest.ProtoReflect.Descriptor instead.
 func (*SharedRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_talim_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_talim_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SharedRoomsRequest) GetUserId() string {
@@ -1161,7 +1238,7 @@ type SharedRoomsResponse struct {
 
 func (x *SharedRoomsResponse) Reset() {
 	*x = SharedRoomsResponse{}
-	mi := &file_talim_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_talim_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1250,7 @@ func (x *SharedRoomsResponse) String() string {
 func (*SharedRoomsResponse) ProtoMessage() {}
 
 func (x *SharedRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talim_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_talim_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1263,7 @@ func (x *SharedRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedRoomsResponse.ProtoReflect.Descriptor instead.
 func (*SharedRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_talim_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_talim_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SharedRoomsResponse) GetVisibleUserIds() []string {
@@ -1266,9 +1343,14 @@ const file_talim_chat_v1_chat_proto_rawDesc = "" +
 	"\fmessage_json\x18\x01 \x01(\tR\vmessageJson\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x03 \x01(\tR\tmessageId\",\n" +
+	"message_id\x18\x03 \x01(\tR\tmessageId\"\x8f\x01\n" +
 	"\x11MembershipChanged\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"S\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x124\n" +
+	"\amembers\x18\x02 \x03(\v2\x1a.talim.chat.v1.MemberDeltaR\amembers\x12+\n" +
+	"\x12changed_at_unix_ns\x18\x03 \x01(\x03R\x0fchangedAtUnixNs\":\n" +
+	"\vMemberDelta\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"S\n" +
 	"\x12SharedRoomsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12$\n" +
 	"\x0eother_user_ids\x18\x02 \x03(\tR\fotherUserIds\"U\n" +
@@ -1313,7 +1395,7 @@ func file_talim_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_talim_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_talim_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_talim_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_talim_chat_v1_chat_proto_goTypes = []any{
 	(RoomType)(0),                 // 0: talim.chat.v1.RoomType
 	(Role)(0),                     // 1: talim.chat.v1.Role
@@ -1334,15 +1416,16 @@ var file_talim_chat_v1_chat_proto_goTypes = []any{
 	(*PostMessageRequest)(nil),    // 16: talim.chat.v1.PostMessageRequest
 	(*PostMessageResponse)(nil),   // 17: talim.chat.v1.PostMessageResponse
 	(*MembershipChanged)(nil),     // 18: talim.chat.v1.MembershipChanged
-	(*SharedRoomsRequest)(nil),    // 19: talim.chat.v1.SharedRoomsRequest
-	(*SharedRoomsResponse)(nil),   // 20: talim.chat.v1.SharedRoomsResponse
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*MemberDelta)(nil),           // 19: talim.chat.v1.MemberDelta
+	(*SharedRoomsRequest)(nil),    // 20: talim.chat.v1.SharedRoomsRequest
+	(*SharedRoomsResponse)(nil),   // 21: talim.chat.v1.SharedRoomsResponse
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_talim_chat_v1_chat_proto_depIdxs = []int32{
 	0,  // 0: talim.chat.v1.Room.type:type_name -> talim.chat.v1.RoomType
-	21, // 1: talim.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	22, // 1: talim.chat.v1.Room.created_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: talim.chat.v1.Member.role:type_name -> talim.chat.v1.Role
-	21, // 3: talim.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	22, // 3: talim.chat.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: talim.chat.v1.CreateRoomRequest.type:type_name -> talim.chat.v1.RoomType
 	3,  // 5: talim.chat.v1.CreateRoomRequest.members:type_name -> talim.chat.v1.Member
 	2,  // 6: talim.chat.v1.CreateRoomResponse.room:type_name -> talim.chat.v1.Room
@@ -1350,25 +1433,26 @@ var file_talim_chat_v1_chat_proto_depIdxs = []int32{
 	2,  // 8: talim.chat.v1.ArchiveRoomResponse.room:type_name -> talim.chat.v1.Room
 	3,  // 9: talim.chat.v1.AddMembersRequest.members:type_name -> talim.chat.v1.Member
 	3,  // 10: talim.chat.v1.ListMembersResponse.members:type_name -> talim.chat.v1.Member
-	4,  // 11: talim.chat.v1.ChatAdminService.CreateRoom:input_type -> talim.chat.v1.CreateRoomRequest
-	6,  // 12: talim.chat.v1.ChatAdminService.GetRoom:input_type -> talim.chat.v1.GetRoomRequest
-	8,  // 13: talim.chat.v1.ChatAdminService.ArchiveRoom:input_type -> talim.chat.v1.ArchiveRoomRequest
-	10, // 14: talim.chat.v1.ChatAdminService.AddMembers:input_type -> talim.chat.v1.AddMembersRequest
-	12, // 15: talim.chat.v1.ChatAdminService.RemoveMembers:input_type -> talim.chat.v1.RemoveMembersRequest
-	14, // 16: talim.chat.v1.ChatAdminService.ListMembers:input_type -> talim.chat.v1.ListMembersRequest
-	16, // 17: talim.chat.v1.ChatAdminService.PostMessage:input_type -> talim.chat.v1.PostMessageRequest
-	5,  // 18: talim.chat.v1.ChatAdminService.CreateRoom:output_type -> talim.chat.v1.CreateRoomResponse
-	7,  // 19: talim.chat.v1.ChatAdminService.GetRoom:output_type -> talim.chat.v1.GetRoomResponse
-	9,  // 20: talim.chat.v1.ChatAdminService.ArchiveRoom:output_type -> talim.chat.v1.ArchiveRoomResponse
-	11, // 21: talim.chat.v1.ChatAdminService.AddMembers:output_type -> talim.chat.v1.AddMembersResponse
-	13, // 22: talim.chat.v1.ChatAdminService.RemoveMembers:output_type -> talim.chat.v1.RemoveMembersResponse
-	15, // 23: talim.chat.v1.ChatAdminService.ListMembers:output_type -> talim.chat.v1.ListMembersResponse
-	17, // 24: talim.chat.v1.ChatAdminService.PostMessage:output_type -> talim.chat.v1.PostMessageResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 11: talim.chat.v1.MembershipChanged.members:type_name -> talim.chat.v1.MemberDelta
+	4,  // 12: talim.chat.v1.ChatAdminService.CreateRoom:input_type -> talim.chat.v1.CreateRoomRequest
+	6,  // 13: talim.chat.v1.ChatAdminService.GetRoom:input_type -> talim.chat.v1.GetRoomRequest
+	8,  // 14: talim.chat.v1.ChatAdminService.ArchiveRoom:input_type -> talim.chat.v1.ArchiveRoomRequest
+	10, // 15: talim.chat.v1.ChatAdminService.AddMembers:input_type -> talim.chat.v1.AddMembersRequest
+	12, // 16: talim.chat.v1.ChatAdminService.RemoveMembers:input_type -> talim.chat.v1.RemoveMembersRequest
+	14, // 17: talim.chat.v1.ChatAdminService.ListMembers:input_type -> talim.chat.v1.ListMembersRequest
+	16, // 18: talim.chat.v1.ChatAdminService.PostMessage:input_type -> talim.chat.v1.PostMessageRequest
+	5,  // 19: talim.chat.v1.ChatAdminService.CreateRoom:output_type -> talim.chat.v1.CreateRoomResponse
+	7,  // 20: talim.chat.v1.ChatAdminService.GetRoom:output_type -> talim.chat.v1.GetRoomResponse
+	9,  // 21: talim.chat.v1.ChatAdminService.ArchiveRoom:output_type -> talim.chat.v1.ArchiveRoomResponse
+	11, // 22: talim.chat.v1.ChatAdminService.AddMembers:output_type -> talim.chat.v1.AddMembersResponse
+	13, // 23: talim.chat.v1.ChatAdminService.RemoveMembers:output_type -> talim.chat.v1.RemoveMembersResponse
+	15, // 24: talim.chat.v1.ChatAdminService.ListMembers:output_type -> talim.chat.v1.ListMembersResponse
+	17, // 25: talim.chat.v1.ChatAdminService.PostMessage:output_type -> talim.chat.v1.PostMessageResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_talim_chat_v1_chat_proto_init() }
@@ -1382,7 +1466,7 @@ func file_talim_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talim_chat_v1_chat_proto_rawDesc), len(file_talim_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

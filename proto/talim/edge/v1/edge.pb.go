@@ -490,8 +490,14 @@ type Outbound struct {
 	OnlyConnections  []string `protobuf:"bytes,7,rep,name=only_connections,json=onlyConnections,proto3" json:"only_connections,omitempty"`
 	ExceptConnection string   `protobuf:"bytes,8,opt,name=except_connection,json=exceptConnection,proto3" json:"except_connection,omitempty"`
 	Control          *Control `protobuf:"bytes,9,opt,name=control,proto3" json:"control,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A batch: when set, the edge applies each item in order, as if each had been
+	// published on its own, and ignores the other fields. Chat batches the room
+	// events queued for one member while the previous round was being published
+	// (group delivery without a timer), so a busy room costs fewer NATS messages
+	// than deliveries. Items are never batches themselves.
+	Batch         []*Outbound `protobuf:"bytes,10,rep,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Outbound) Reset() {
@@ -587,6 +593,13 @@ func (x *Outbound) GetControl() *Control {
 	return nil
 }
 
+func (x *Outbound) GetBatch() []*Outbound {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 var File_talim_edge_v1_edge_proto protoreflect.FileDescriptor
 
 const file_talim_edge_v1_edge_proto_rawDesc = "" +
@@ -630,7 +643,7 @@ const file_talim_edge_v1_edge_proto_rawDesc = "" +
 	"\fremove_rooms\x18\x01 \x03(\tR\vremoveRooms\x12\x1d\n" +
 	"\n" +
 	"close_code\x18\x02 \x01(\x05R\tcloseCode\x12!\n" +
-	"\fclose_reason\x18\x03 \x01(\tR\vcloseReason\"\xa1\x02\n" +
+	"\fclose_reason\x18\x03 \x01(\tR\vcloseReason\"\xd0\x02\n" +
 	"\bOutbound\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x17\n" +
@@ -640,7 +653,9 @@ const file_talim_edge_v1_edge_proto_rawDesc = "" +
 	"\balt_data\x18\x06 \x01(\fR\aaltData\x12)\n" +
 	"\x10only_connections\x18\a \x03(\tR\x0fonlyConnections\x12+\n" +
 	"\x11except_connection\x18\b \x01(\tR\x10exceptConnection\x120\n" +
-	"\acontrol\x18\t \x01(\v2\x16.talim.edge.v1.ControlR\acontrolB6Z4github.com/talim/realtime/proto/talim/edge/v1;edgev1b\x06proto3"
+	"\acontrol\x18\t \x01(\v2\x16.talim.edge.v1.ControlR\acontrol\x12-\n" +
+	"\x05batch\x18\n" +
+	" \x03(\v2\x17.talim.edge.v1.OutboundR\x05batchB6Z4github.com/talim/realtime/proto/talim/edge/v1;edgev1b\x06proto3"
 
 var (
 	file_talim_edge_v1_edge_proto_rawDescOnce sync.Once
@@ -671,11 +686,12 @@ var file_talim_edge_v1_edge_proto_depIdxs = []int32{
 	2, // 2: talim.edge.v1.Reply.error:type_name -> talim.edge.v1.Error
 	3, // 3: talim.edge.v1.Reply.frames:type_name -> talim.edge.v1.Frame
 	5, // 4: talim.edge.v1.Outbound.control:type_name -> talim.edge.v1.Control
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 5: talim.edge.v1.Outbound.batch:type_name -> talim.edge.v1.Outbound
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_talim_edge_v1_edge_proto_init() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/talim/realtime/pkg/service"
+	"github.com/talim/realtime/services/chat/internal/roster"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
@@ -71,7 +72,10 @@ func (c *Core) ArchiveRoom(ctx context.Context, id string) (*store.Room, error) 
 }
 
 // AddMembers adds members or changes their roles; each affected user gets
-// room-membership "added" with their (new) role.
+// room-membership "added" with their (new) role. The memberships are written in
+// batches (store.AddMembers: one unordered insert, then role updates for the
+// existing ones) and every instance learns the change as deltas, so adding
+// 10,000 users costs a few store commands per 1,000 and no member reload.
 func (c *Core) AddMembers(ctx context.Context, roomID string, members []store.Member) (added, updated int64, err error) {
 	if len(members) == 0 {
 		return 0, 0, nil
@@ -79,35 +83,42 @@ func (c *Core) AddMembers(ctx context.Context, roomID string, members []store.Me
 	if _, err := c.store.Room(ctx, roomID); err != nil {
 		return 0, 0, fmt.Errorf("add members: %w", err)
 	}
-	var notify []store.Member
-	defer func() {
-		if added+updated > 0 {
-			c.membershipChanged(roomID)
-		}
-		for _, m := range notify {
-			c.notifyAdded(roomID, m.UserID, m.Role)
-		}
-	}()
-	now := store.Now()
 	c.flushRoom(ctx, roomID) // role changes update memberships documents
-	for _, m := range members {
-		m.RoomID, m.JoinedAt = roomID, now
-		a, u, err := c.store.AddMember(ctx, m)
+	now := store.Now()
+	for i := range members {
+		members[i].RoomID, members[i].JoinedAt = roomID, now
+	}
+	for len(members) > 0 {
+		chunk := members[:min(len(members), addMembersChunk)]
+		members = members[len(chunk):]
+		res, err := c.store.AddMembers(ctx, chunk)
+		var deltas []roster.Delta
+		for i, r := range res {
+			switch r {
+			case store.MemberAdded:
+				added++
+			case store.MemberUpdated:
+				updated++
+			default:
+				continue
+			}
+			deltas = append(deltas, roster.Delta{UserID: chunk[i].UserID, Role: chunk[i].Role})
+		}
+		if len(deltas) > 0 {
+			c.membershipChanged(roomID, deltas...)
+			for _, d := range deltas {
+				c.notifyAdded(roomID, d.UserID, d.Role)
+			}
+		}
 		if err != nil {
 			return added, updated, fmt.Errorf("add members: %w", err)
-		}
-		if a {
-			added++
-		}
-		if u {
-			updated++
-		}
-		if a || u {
-			notify = append(notify, m)
 		}
 	}
 	return added, updated, nil
 }
+
+// addMembersChunk is how many memberships one store batch writes.
+const addMembersChunk = 500
 
 // RemoveMembers removes members; each removed user's connections lose the room
 // at once (control.remove_rooms) and get room-membership "removed".
@@ -118,7 +129,11 @@ func (c *Core) RemoveMembers(ctx context.Context, roomID string, userIDs []strin
 	var removed []*store.Member
 	defer func() {
 		if len(removed) > 0 {
-			c.membershipChanged(roomID) // before notifying: our own fan-out stops at once
+			deltas := make([]roster.Delta, len(removed))
+			for i, m := range removed {
+				deltas[i] = roster.Delta{UserID: m.UserID}
+			}
+			c.membershipChanged(roomID, deltas...) // before notifying: our own fan-out stops at once
 		}
 		for _, m := range removed {
 			c.notifyRemoved(roomID, m.UserID, m.Role)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/talim/realtime/pkg/command"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/chat/internal/roster"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
@@ -67,33 +68,46 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 	if err != nil {
 		return nil, err
 	}
+	added := false
 	if _, ok := st.Role(user); !ok {
 		if st.Room.Type != store.TypeOpen {
 			return nil, command.Forbidden("not a member of room %q", req.RoomID)
 		}
-		added, err := c.store.EnsureMember(ctx, store.Member{RoomID: req.RoomID, UserID: user, Role: store.RoleMember, JoinedAt: store.Now()})
+		added, err = c.store.EnsureMember(ctx, store.Member{RoomID: req.RoomID, UserID: user, Role: store.RoleMember, JoinedAt: store.Now()})
 		if err != nil {
 			return nil, fmt.Errorf("join open room: %w", err)
 		}
 		if added {
-			c.membershipChanged(req.RoomID)
+			// One delta, whatever the room's size: no instance reloads its members.
+			c.membershipChanged(req.RoomID, roster.Delta{UserID: user, Role: store.RoleMember})
 			c.notifyAdded(req.RoomID, user, store.RoleMember)
 		}
 	}
-	// Fresh reads for the counters; the room summary first so that lastSeq never
-	// exceeds what the history below can show. Summaries this instance has not
-	// written yet are taken before the reads (see pipeline summaries).
+	// Fresh reads for the counters. Summaries this instance has not written yet
+	// are taken before the reads (see pipeline summaries). The latest history page
+	// is read from the messages themselves, so its newest seq is the room's
+	// lastSeq at that moment and the room summary is not read at all; a resume
+	// (sinceSeq) reads the summary first, so that lastSeq never exceeds what the
+	// history can show. A member added just now has read nothing: no marker read.
 	pend, hasPend := c.seq.Unflushed(req.RoomID)
 	pendRead := c.seq.UnflushedRead(req.RoomID, user)
-	room, err := c.store.Room(ctx, req.RoomID)
-	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+	var lastSeq int64
+	if req.SinceSeq != nil {
+		room, err := c.store.Room(ctx, req.RoomID)
+		if err != nil {
+			return nil, fmt.Errorf("join: %w", err)
+		}
+		lastSeq = room.LastSeq
 	}
-	mem, err := c.store.Member(ctx, req.RoomID, user)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, command.Forbidden("not a member of room %q", req.RoomID)
-	} else if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+	var lastReadSeq int64
+	if !added {
+		mem, err := c.store.Member(ctx, req.RoomID, user)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, command.Forbidden("not a member of room %q", req.RoomID)
+		} else if err != nil {
+			return nil, fmt.Errorf("join: %w", err)
+		}
+		lastReadSeq = mem.LastReadSeq
 	}
 	q := store.HistoryQuery{RoomID: req.RoomID, Limit: limit, Latest: req.SinceSeq == nil}
 	if req.SinceSeq != nil {
@@ -105,14 +119,13 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 	}
 	// The summary can lag behind stored messages (another instance's write in
 	// flight); never report a lastSeq below what the history shows.
-	lastSeq := room.LastSeq
 	if hasPend && pend.Seq > lastSeq {
 		lastSeq = pend.Seq
 	}
 	if n := len(msgs); n > 0 && msgs[n-1].Seq > lastSeq {
 		lastSeq = msgs[n-1].Seq
 	}
-	lastRead := max(mem.LastReadSeq, pendRead)
+	lastRead := max(lastReadSeq, pendRead)
 	reply, err := command.OK(readState{RoomID: req.RoomID, LastSeq: lastSeq, LastReadSeq: lastRead, Unread: unread(lastSeq, lastRead)})
 	if err != nil {
 		return nil, err
@@ -188,6 +201,12 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	}
 	if err := canPost(st, role); err != nil {
 		return nil, err
+	}
+	if busy, retry := c.fanout.Busy(req.RoomID); busy {
+		// The room's deliveries are behind: refuse now rather than queue a message
+		// that would reach its readers seconds late (nothing was stored).
+		return nil, &command.Error{Code: command.CodeRateLimited,
+			Message: "room is busy: its deliveries are behind; nothing was stored, retry later", RetryAfterMs: retry.Milliseconds()}
 	}
 	name := id.GetDisplayName()
 	if name == "" {
@@ -561,19 +580,19 @@ func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1
 			return nil, command.Forbidden("room %q is not a direct room", roomID)
 		}
 	}
-	changed := false
+	var deltas []roster.Delta
 	for _, u := range []string{me, req.UserID} {
 		added, err := c.store.EnsureMember(ctx, store.Member{RoomID: roomID, UserID: u, Role: store.RoleMember, JoinedAt: now})
 		if err != nil {
 			return nil, fmt.Errorf("open direct room: %w", err)
 		}
 		if added {
-			changed = true
+			deltas = append(deltas, roster.Delta{UserID: u, Role: store.RoleMember})
 			defer c.notifyAdded(roomID, u, store.RoleMember)
 		}
 	}
-	if changed {
-		c.membershipChanged(roomID)
+	if len(deltas) > 0 {
+		c.membershipChanged(roomID, deltas...)
 	}
 	room, err := c.store.Room(ctx, roomID)
 	if err != nil {

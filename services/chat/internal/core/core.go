@@ -64,7 +64,17 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	c.roster = roster.New(o.Store, 0, o.Registry)
-	c.fanout = pipeline.NewFanout(o.FanoutWorkers, o.Logger, o.Registry)
+	c.fanout = pipeline.NewFanout(pipeline.FanoutOptions{
+		Workers: o.FanoutWorkers, Logger: o.Logger, Registry: o.Registry,
+		Members: func(ctx context.Context, roomID string) (*roster.Members, error) {
+			st, err := c.roster.Get(ctx, roomID)
+			if err != nil {
+				return nil, err
+			}
+			return st.Members(), nil
+		},
+		Publish: o.NC.Publish,
+	})
 	c.seq = pipeline.NewSequencer(pipeline.SequencerOptions{
 		Store: o.Store, Logger: o.Logger, Registry: o.Registry, MaxBatch: o.MaxBatch, Committed: c.deliverMessages,
 	})
@@ -75,7 +85,11 @@ func New(o Options) (*Core, error) {
 			c.log.Warn("bad membership-changed message", "subject", m.Subject)
 			return
 		}
-		c.roster.Invalidate(ev.GetRoomId())
+		if len(ev.GetMembers()) == 0 {
+			c.roster.Invalidate(ev.GetRoomId())
+			return
+		}
+		c.roster.Apply(ev.GetRoomId(), fromProto(ev.GetMembers()), ev.GetChangedAtUnixNs())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe membership changes: %w", err)
@@ -218,33 +232,6 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// publishRoom sends ob to every current member of roomID except exceptUser.
-// Runs inside fan-out jobs; the payload is encoded once.
-func (c *Core) publishRoom(ctx context.Context, roomID string, ob *edgev1.Outbound, exceptUser string) int {
-	st, err := c.roster.Get(ctx, roomID)
-	if err != nil {
-		c.log.Warn("fan-out: load members", "room", roomID, "err", err)
-		return 0
-	}
-	b, err := proto.Marshal(ob)
-	if err != nil {
-		c.log.Error("fan-out: marshal", "room", roomID, "err", err)
-		return 0
-	}
-	n := 0
-	for user := range st.Roles {
-		if user == exceptUser {
-			continue
-		}
-		if err := c.nc.Publish(subject.User(user), b); err != nil {
-			c.log.Warn("fan-out: publish", "room", roomID, "user", user, "err", err)
-			continue
-		}
-		n++
-	}
-	return n
-}
-
 // publishUser sends ob to one user's connections.
 func (c *Core) publishUser(userID string, ob *edgev1.Outbound) {
 	b, err := proto.Marshal(ob)
@@ -256,24 +243,35 @@ func (c *Core) publishUser(userID string, ob *edgev1.Outbound) {
 	}
 }
 
-// roomEvent queues ob for the room's members in room order.
+// roomEvent queues ob for the room's members (except exceptUser) in room order.
 func (c *Core) roomEvent(roomID string, ob *edgev1.Outbound, exceptUser string) {
-	c.fanout.Enqueue(roomID, func(ctx context.Context) int { return c.publishRoom(ctx, roomID, ob, exceptUser) })
+	b, err := proto.Marshal(ob)
+	if err != nil {
+		c.log.Error("fan-out: marshal", "room", roomID, "event", ob.GetEvent(), "err", err)
+		return
+	}
+	c.fanout.Enqueue(roomID, pipeline.Delivery{Payload: b, Except: exceptUser})
 }
 
 // deliverMessages is the sequencer's commit hook: chat-message to joined
-// connections, room-updated to the members' other connections.
+// connections, room-updated to the members' other connections. Each message is
+// encoded once for every member.
 func (c *Core) deliverMessages(roomID string, msgs []store.Message) {
-	jobs := make([]pipeline.Job, len(msgs))
-	for i, m := range msgs {
+	ds := make([]pipeline.Delivery, 0, len(msgs))
+	for _, m := range msgs {
 		ob := &edgev1.Outbound{
 			Event: "chat-message", Data: mustJSON(map[string]any{"message": m}),
 			RoomId: roomID, Seq: m.Seq,
 			AltEvent: "room-updated", AltData: mustJSON(map[string]any{"roomId": roomID, "lastSeq": m.Seq, "lastMessage": m}),
 		}
-		jobs[i] = func(ctx context.Context) int { return c.publishRoom(ctx, roomID, ob, "") }
+		b, err := proto.Marshal(ob)
+		if err != nil {
+			c.log.Error("fan-out: marshal", "room", roomID, "seq", m.Seq, "err", err)
+			continue
+		}
+		ds = append(ds, pipeline.Delivery{Payload: b})
 	}
-	c.fanout.Enqueue(roomID, jobs...)
+	c.fanout.Enqueue(roomID, ds...)
 }
 
 type membershipEvent struct {
@@ -282,13 +280,45 @@ type membershipEvent struct {
 	Role   string `json:"role"`
 }
 
-// membershipChanged drops the local cache entry and tells every instance.
-func (c *Core) membershipChanged(roomID string) {
-	c.roster.Invalidate(roomID)
-	b, _ := proto.Marshal(&chatv1.MembershipChanged{RoomId: roomID})
-	if err := c.nc.Publish(subject.Membership(roomID), b); err != nil {
-		c.log.Warn("publish membership change", "room", roomID, "err", err)
+// membershipChanged applies deltas to the local cache and tells every instance;
+// without deltas (a change of the room itself) the room is dropped everywhere.
+// A change affecting many users is published in chunks (bounded messages).
+func (c *Core) membershipChanged(roomID string, deltas ...roster.Delta) {
+	at := time.Now().UnixNano()
+	if len(deltas) == 0 {
+		c.roster.Invalidate(roomID)
+	} else {
+		c.roster.Apply(roomID, deltas, at)
 	}
+	for first := true; first || len(deltas) > 0; first = false {
+		chunk := deltas[:min(len(deltas), maxDeltasPerMessage)]
+		deltas = deltas[len(chunk):]
+		b, _ := proto.Marshal(&chatv1.MembershipChanged{RoomId: roomID, Members: toProto(chunk), ChangedAtUnixNs: at})
+		if err := c.nc.Publish(subject.Membership(roomID), b); err != nil {
+			c.log.Warn("publish membership change", "room", roomID, "err", err)
+		}
+	}
+}
+
+// maxDeltasPerMessage bounds one MembershipChanged (about 40 bytes a delta).
+const maxDeltasPerMessage = 1000
+
+func toProto(ds []roster.Delta) []*chatv1.MemberDelta {
+	out := make([]*chatv1.MemberDelta, len(ds))
+	for i, d := range ds {
+		out[i] = &chatv1.MemberDelta{UserId: d.UserID, Role: d.Role}
+	}
+	return out
+}
+
+func fromProto(ds []*chatv1.MemberDelta) []roster.Delta {
+	out := make([]roster.Delta, 0, len(ds))
+	for _, d := range ds {
+		if d.GetUserId() != "" {
+			out = append(out, roster.Delta{UserID: d.GetUserId(), Role: d.GetRole()})
+		}
+	}
+	return out
 }
 
 // notifyAdded tells userID they were added to roomID (or their role changed).

@@ -58,7 +58,14 @@ type SequencerOptions struct {
 	Committed func(roomID string, msgs []store.Message)
 	// WriteTimeout bounds the store round trips of one batch (default 5s).
 	WriteTimeout time.Duration
+	// MaxPending bounds the sends queued on one lane (default 2 × MaxBatch); past
+	// it Append refuses at once (unavailable with a retry hint) instead of queueing
+	// behind a store that is not keeping up.
+	MaxPending int
 }
+
+// busyRetry is the retry hint of a send refused because its lane was full.
+const busyRetry = 500 * time.Millisecond
 
 // Sequencer assigns seqs and stores messages with group commit across rooms.
 type Sequencer struct {
@@ -72,6 +79,7 @@ type Sequencer struct {
 	stored    prometheus.Counter
 	dups      prometheus.Counter
 	conflicts prometheus.Counter
+	refused   prometheus.Counter
 	batch     prometheus.Histogram
 }
 
@@ -110,6 +118,9 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 5 * time.Second
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 2 * o.MaxBatch
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -117,6 +128,7 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 		stored:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "messages_stored_total", Help: "Messages stored."}),
 		dups:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "messages_duplicate_total", Help: "Sends answered with an already stored message (idempotent retries)."}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "seq_conflicts_total", Help: "Inserts that lost a seq to another instance and were retried."}),
+		refused:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: "talim", Subsystem: "chat", Name: "sends_refused_total", Help: "Sends refused at once because their writer lane was full (store behind)."}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "talim", Subsystem: "chat", Name: "batch_size",
 			Help: "Messages per group-commit insert.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}}),
 	}
@@ -124,7 +136,7 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 		s.lanes = append(s.lanes, &lane{})
 	}
 	if o.Registry != nil {
-		o.Registry.MustRegister(s.stored, s.dups, s.conflicts, s.batch)
+		o.Registry.MustRegister(s.stored, s.dups, s.conflicts, s.refused, s.batch)
 	}
 	return s
 }
@@ -136,6 +148,12 @@ func (s *Sequencer) Append(ctx context.Context, msg store.Message) (store.Messag
 	req := &request{ctx: ctx, msg: msg, done: make(chan result, 1)}
 	l := s.lanes[maphash.String(s.seed, msg.RoomID)%uint64(len(s.lanes))]
 	l.mu.Lock()
+	if len(l.pending) >= s.o.MaxPending {
+		l.mu.Unlock()
+		s.refused.Inc()
+		return store.Message{}, false, &command.Error{Code: command.CodeUnavailable,
+			Message: "the message store is behind; nothing was stored, retry later", RetryAfterMs: busyRetry.Milliseconds()}
+	}
 	l.pending = append(l.pending, req)
 	start := !l.running
 	l.running = true

@@ -31,6 +31,69 @@ func (s *Store) AddMember(ctx context.Context, m Member) (added, updated bool, e
 	return false, res.ModifiedCount > 0, nil
 }
 
+// MemberResult is what AddMembers did with one membership.
+type MemberResult uint8
+
+// AddMembers results.
+const (
+	MemberFailed    MemberResult = iota // not written (an error stopped the batch)
+	MemberAdded                         // inserted
+	MemberUpdated                       // existed with another role: role changed
+	MemberUnchanged                     // existed with this role
+)
+
+// AddMembers writes a batch of memberships of one room with one unordered
+// insert; the ones that exist already (duplicate key) get their role changed
+// when it differs, one conditional update each (role changes are rare). The
+// result has one entry per input; on error the entries not settled are
+// MemberFailed.
+func (s *Store) AddMembers(ctx context.Context, ms []Member) ([]MemberResult, error) {
+	defer s.observe("add_members", time.Now())
+	res := make([]MemberResult, len(ms))
+	if len(ms) == 0 {
+		return res, nil
+	}
+	docs := make([]any, len(ms))
+	for i := range ms {
+		ms[i].ID = MemberID(ms[i].RoomID, ms[i].UserID)
+		docs[i] = ms[i]
+	}
+	_, err := s.members.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	dup := make([]bool, len(ms))
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return res, wrap("add members", err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || we.Index >= len(ms) {
+				continue
+			}
+			if !mongo.IsDuplicateKeyError(we) {
+				return res, wrap("add members", err)
+			}
+			dup[we.Index] = true
+		}
+	}
+	for i, m := range ms {
+		if !dup[i] {
+			res[i] = MemberAdded
+			continue
+		}
+		r, err := s.members.UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: m.ID}, {Key: "role", Value: bson.D{{Key: "$ne", Value: m.Role}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "role", Value: m.Role}}}})
+		if err != nil {
+			return res, wrap("update member "+m.ID, err)
+		}
+		res[i] = MemberUnchanged
+		if r.ModifiedCount > 0 {
+			res[i] = MemberUpdated
+		}
+	}
+	return res, nil
+}
+
 // EnsureMember inserts m unless the membership exists (whatever its role) and
 // reports whether it was inserted.
 func (s *Store) EnsureMember(ctx context.Context, m Member) (added bool, err error) {
