@@ -165,7 +165,7 @@ func TestFanout_GlobalBacklogBound(t *testing.T) {
 	if err := f.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rec.gate = make(chan struct{}) // no round is running: safe to set
+	rec.gate = make(chan struct{})    // no round is running: safe to set
 	for s := int64(2); s <= 12; s++ { // 11 events × 100 members > 1000
 		f.Enqueue("a", Delivery{Payload: payload(t, s)})
 	}
