@@ -185,10 +185,10 @@ func (c *Core) PostMessage(ctx context.Context, roomID, serviceName, displayName
 	if displayName == "" {
 		displayName = serviceName
 	}
-	m, dup, err := c.seq.Append(ctx, store.Message{
+	m, dup, err := c.seq.AppendAfter(ctx, store.Message{
 		ID: store.MessageID(roomID, sender, key), RoomID: roomID, SenderID: sender, SenderName: displayName,
 		Type: store.MessageTypeSystem, Content: content, ClientMsgID: key,
-	})
+	}, st.Room.LastSeq)
 	if err != nil {
 		return store.Message{}, false, fmt.Errorf("post message to %s: %w", roomID, err)
 	}

@@ -73,7 +73,8 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 		if st.Room.Type != store.TypeOpen {
 			return nil, command.Forbidden("not a member of room %q", req.RoomID)
 		}
-		added, err = c.store.EnsureMember(ctx, store.Member{RoomID: req.RoomID, UserID: user, Role: store.RoleMember, JoinedAt: store.Now()})
+		// Group-committed with the other joins in flight (pipeline.MemberWriter).
+		added, err = c.joins.Ensure(ctx, store.Member{RoomID: req.RoomID, UserID: user, Role: store.RoleMember, JoinedAt: store.Now()})
 		if err != nil {
 			return nil, fmt.Errorf("join open room: %w", err)
 		}
@@ -113,7 +114,7 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 	if req.SinceSeq != nil {
 		q.After = *req.SinceSeq
 	}
-	msgs, more, err := c.store.History(ctx, q)
+	msgs, more, err := c.readHistory(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
@@ -212,10 +213,10 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	if name == "" {
 		name = id.GetUserId()
 	}
-	m, _, err := c.seq.Append(ctx, store.Message{
+	m, _, err := c.seq.AppendAfter(ctx, store.Message{
 		ID: store.MessageID(req.RoomID, id.GetUserId(), req.ClientMsgID), RoomID: req.RoomID,
 		SenderID: id.GetUserId(), SenderName: name, Type: typ, Content: content, ClientMsgID: req.ClientMsgID,
-	})
+	}, st.Room.LastSeq)
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
 	}

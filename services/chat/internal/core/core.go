@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/command"
@@ -48,6 +49,8 @@ type Core struct {
 	roster *roster.Cache
 	seq    *pipeline.Sequencer
 	fanout *pipeline.Fanout
+	joins  *pipeline.MemberWriter
+	latest singleflight.Group // latest history pages being read, by room and limit
 	typing *throttle
 	subs   []*nats.Subscription
 	stop   chan struct{}
@@ -78,6 +81,7 @@ func New(o Options) (*Core, error) {
 	c.seq = pipeline.NewSequencer(pipeline.SequencerOptions{
 		Store: o.Store, Logger: o.Logger, Registry: o.Registry, MaxBatch: o.MaxBatch, Committed: c.deliverMessages,
 	})
+	c.joins = pipeline.NewMemberWriter(o.Store, 0, 0)
 	c.typing = newThrottle(o.TypingInterval)
 	sub, err := o.NC.Subscribe(subject.ChatMembership+">", func(m *nats.Msg) {
 		var ev chatv1.MembershipChanged
@@ -147,6 +151,7 @@ func (c *Core) Close(ctx context.Context) {
 	close(c.stop)
 	<-c.done
 	c.typing.stopAll()
+	c.joins.Close()
 	if err := c.seq.Flush(ctx); err != nil {
 		c.log.Warn("room summaries not written before shutdown", "err", err)
 	}
@@ -166,6 +171,36 @@ func (c *Core) janitor() {
 			c.typing.sweep(time.Now())
 		}
 	}
+}
+
+// readHistory reads a history page. Concurrent reads of the latest page of one
+// room (a join storm: every joiner asks for it) share one store read, so a
+// caller may get a read that started up to one read's duration before its
+// request. That widens, by that much, a window every join has anyway (a message
+// stored after the history read and fanned out before the edge registers the
+// join): the client sees such a message's seq as a gap at the next message and
+// fills it from history (docs/protocol.md, resume and gaps).
+func (c *Core) readHistory(ctx context.Context, q store.HistoryQuery) ([]store.Message, bool, error) {
+	if !q.Latest {
+		return c.store.History(ctx, q)
+	}
+	type page struct {
+		msgs []store.Message
+		more bool
+	}
+	key := fmt.Sprintf("%s\x00%d", q.RoomID, q.Limit)
+	v, err, _ := c.latest.Do(key, func() (any, error) {
+		// Not the first caller's ctx: its cancellation must not fail the others.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		msgs, more, err := c.store.History(rctx, q)
+		return page{msgs, more}, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	p := v.(page)
+	return p.msgs, p.more, nil
 }
 
 // ---- access ----

@@ -291,3 +291,52 @@ func TestSequencer_FailureMidBatchLeavesNoGap(t *testing.T) {
 		})
 	}
 }
+
+// countingStore counts reads of rooms documents for next seqs.
+type countingStore struct {
+	*seamStore
+	roomReads atomic.Int64
+}
+
+func (c *countingStore) Rooms(ctx context.Context, ids []string) ([]store.Room, error) {
+	c.roomReads.Add(int64(len(ids)))
+	return c.seamStore.Rooms(ctx, ids)
+}
+
+// A send with a hint (the room's lastSeq from the member cache) starts a cold
+// room without reading the store; a stale hint costs a conflict, never a gap or
+// a duplicate seq.
+func TestSequencer_HintAvoidsColdReadAndStaleHintIsSafe(t *testing.T) {
+	t.Parallel()
+	seam, ctx := newSeam(t, "h")
+	cs := &countingStore{seamStore: seam}
+	s := NewSequencer(SequencerOptions{Store: cs, Lanes: 1})
+	var last int64
+	for i := range 3 {
+		m, _, err := s.AppendAfter(ctx, msg("h", "u", fmt.Sprintf("k%d", i)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = m.Seq
+	}
+	before := cs.roomReads.Load()
+	// A second instance (cold cache) with an up-to-date hint: no read.
+	s2 := NewSequencer(SequencerOptions{Store: cs, Lanes: 1})
+	m, _, err := s2.AppendAfter(ctx, msg("h", "u", "fresh"), last)
+	if err != nil || m.Seq != last+1 {
+		t.Fatalf("with hint: seq %d err %v, want %d", m.Seq, err, last+1)
+	}
+	if n := cs.roomReads.Load() - before; n != 0 {
+		t.Fatalf("%d rooms reads with a hint, want 0", n)
+	}
+	// A third instance with a stale hint (seq 1): it conflicts, re-reads, and
+	// still stores the next seq.
+	s3 := NewSequencer(SequencerOptions{Store: cs, Lanes: 1})
+	m, _, err = s3.AppendAfter(ctx, msg("h", "u", "stale"), 1)
+	if err != nil || m.Seq != last+2 {
+		t.Fatalf("stale hint: seq %d err %v, want %d", m.Seq, err, last+2)
+	}
+	if testutil.ToFloat64(s3.ConflictsMetric()) < 1 {
+		t.Fatal("a stale hint should have shown as a seq conflict")
+	}
+}

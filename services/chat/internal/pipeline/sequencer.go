@@ -92,9 +92,10 @@ type lane struct {
 }
 
 type request struct {
-	ctx  context.Context
-	msg  store.Message
-	done chan result
+	ctx   context.Context
+	msg   store.Message
+	known int64 // a seq of the room known to be stored (hint; 0: none)
+	done  chan result
 }
 
 type result struct {
@@ -145,7 +146,16 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 // message. When a message with the same id (same room, sender and clientMsgId) is
 // already stored, it returns that one and dup = true; nothing new is stored.
 func (s *Sequencer) Append(ctx context.Context, msg store.Message) (store.Message, bool, error) {
-	req := &request{ctx: ctx, msg: msg, done: make(chan result, 1)}
+	return s.AppendAfter(ctx, msg, 0)
+}
+
+// AppendAfter is Append with a hint: known is a seq of the room known to be
+// stored (e.g. the room's lastSeq from the member cache; 0: none). A room whose
+// next seq is not cached starts from known+1 without reading the store; a stale
+// hint costs one seq conflict, never a gap (every seq up to a stored one is
+// stored).
+func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known int64) (store.Message, bool, error) {
+	req := &request{ctx: ctx, msg: msg, known: known, done: make(chan result, 1)}
 	l := s.lanes[maphash.String(s.seed, msg.RoomID)%uint64(len(s.lanes))]
 	l.mu.Lock()
 	if len(l.pending) >= s.o.MaxPending {
@@ -205,6 +215,7 @@ func (g *group) finish(r result) {
 // that is stored (seqs assigned); rest waits for an insert.
 type chain struct {
 	room     string
+	known    int64 // highest hint of the chain's sends
 	stored   []*group
 	rest     []*group
 	attempts int
@@ -252,6 +263,7 @@ func (s *Sequencer) commit(batch []*request) {
 			chains = append(chains, c)
 		}
 		c.rest = append(c.rest, g)
+		c.known = max(c.known, r.known)
 	}
 	if len(chains) == 0 {
 		return
@@ -289,7 +301,13 @@ func (s *Sequencer) loadNext(ctx context.Context, chains []*chain, refresh bool)
 		if len(c.rest) == 0 {
 			continue
 		}
-		if _, ok := s.next[c.room]; !ok || (refresh && !c.fresh) {
+		_, ok := s.next[c.room]
+		switch {
+		case refresh && !c.fresh:
+			ids = append(ids, c.room)
+		case !ok && c.known > 0 && !refresh:
+			s.next[c.room] = c.known + 1 // the hint: no read
+		case !ok:
 			ids = append(ids, c.room)
 		}
 	}

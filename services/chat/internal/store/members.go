@@ -49,6 +49,18 @@ const (
 // MemberFailed.
 func (s *Store) AddMembers(ctx context.Context, ms []Member) ([]MemberResult, error) {
 	defer s.observe("add_members", time.Now())
+	return s.insertMembers(ctx, ms, true)
+}
+
+// EnsureMembers inserts the memberships that do not exist yet (whatever the
+// role of those that do) with one unordered insert: MemberAdded for the new
+// ones, MemberUnchanged for the others.
+func (s *Store) EnsureMembers(ctx context.Context, ms []Member) ([]MemberResult, error) {
+	defer s.observe("ensure_members", time.Now())
+	return s.insertMembers(ctx, ms, false)
+}
+
+func (s *Store) insertMembers(ctx context.Context, ms []Member, setRole bool) ([]MemberResult, error) {
 	res := make([]MemberResult, len(ms))
 	if len(ms) == 0 {
 		return res, nil
@@ -78,6 +90,10 @@ func (s *Store) AddMembers(ctx context.Context, ms []Member) ([]MemberResult, er
 	for i, m := range ms {
 		if !dup[i] {
 			res[i] = MemberAdded
+			continue
+		}
+		if !setRole {
+			res[i] = MemberUnchanged
 			continue
 		}
 		r, err := s.members.UpdateOne(ctx,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,22 +104,49 @@ func (s *Store) Room(ctx context.Context, id string) (*Room, error) {
 	return &r, nil
 }
 
-// Rooms returns the rooms with the given ids (missing ones are skipped).
+// Rooms returns the rooms with the given ids (missing ones are skipped), in the
+// order of ids. It reads them by _id, at most roomsReadParallel at once, not
+// with one `_id $in` query: FerretDB v1 evaluates $in by scanning and decoding
+// the whole collection (about 200 ms a call with a few thousand rooms), while a
+// point read by _id is pushed down to its backend; MongoDB serves both well.
 func (s *Store) Rooms(ctx context.Context, ids []string) ([]Room, error) {
 	defer s.observe("get_rooms", time.Now())
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	cur, err := s.rooms.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, wrap("get rooms", err)
+	rooms := make([]*Room, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, roomsReadParallel)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var r Room
+			err := s.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
+			switch {
+			case err == nil:
+				rooms[i] = &r
+			case !errors.Is(err, mongo.ErrNoDocuments):
+				errs[i] = wrap("get room "+id, err)
+			}
+		})
 	}
-	var out []Room
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, wrap("read rooms", err)
+	wg.Wait()
+	out := make([]Room, 0, len(ids))
+	for i, r := range rooms {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("get rooms: %w", errs[i])
+		}
+		if r != nil {
+			out = append(out, *r)
+		}
 	}
 	return out, nil
 }
+
+// roomsReadParallel bounds the concurrent point reads of one Rooms call.
+const roomsReadParallel = 16
 
 // ArchiveRoom marks the room archived and returns it.
 func (s *Store) ArchiveRoom(ctx context.Context, id string) (*Room, error) {
