@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"bytes"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -129,25 +131,79 @@ func (h *hub) subscriptions() int {
 
 // shardState is per dispatcher shard scratch space, reused across messages.
 type shardState struct {
-	out   edgev1.Outbound
-	conns []*Conn
+	out    edgev1.Outbound
+	conns  []*Conn
+	frames frameCache
 }
 
 // frameSet lazily builds each distinct frame of one delivery once per protocol.
+// With a cache, identical events of many users (one room message fanned out to
+// every member: the same bytes on each member's subject) share one built frame
+// per protocol instead of building and allocating it per user.
 type frameSet struct {
 	s      *Server
+	event  string
+	data   []byte
+	cache  *frameCache
+	slot   *cachedFrames
+	frames [maxProtocols][]byte
+}
+
+func (f *frameSet) get(proto uint8) []byte {
+	if f.frames[proto] != nil {
+		return f.frames[proto]
+	}
+	if f.cache != nil && f.slot == nil {
+		f.slot = f.cache.lookup(f.event, f.data)
+	}
+	if f.slot != nil && f.slot.frames[proto] != nil {
+		f.frames[proto] = f.slot.frames[proto]
+		return f.frames[proto]
+	}
+	b := wsio.Begin(make([]byte, 0, wsio.HeadRoom+len(f.event)+len(f.data)+32))
+	b = f.s.protos[proto].AppendEvent(b, f.event, f.data)
+	f.frames[proto] = wsio.Finish(b, ws.OpText)
+	if f.slot != nil {
+		f.slot.frames[proto] = f.frames[proto] // frames are never written after Finish
+	}
+	return f.frames[proto]
+}
+
+// frameCacheSlots is the size of one dispatcher shard's frame cache (direct
+// mapped by hash of event and data).
+const frameCacheSlots = 256
+
+// frameCache remembers the frames built for recent events of one dispatcher
+// shard. A hit compares the event and the data byte by byte, so a hash
+// collision can only cost a rebuild, never deliver the wrong frame.
+type frameCache struct {
+	seed  maphash.Seed
+	slots *[frameCacheSlots]cachedFrames
+}
+
+type cachedFrames struct {
+	used   bool
+	hash   uint64
 	event  string
 	data   []byte
 	frames [maxProtocols][]byte
 }
 
-func (f *frameSet) get(proto uint8) []byte {
-	if f.frames[proto] == nil {
-		b := wsio.Begin(make([]byte, 0, wsio.HeadRoom+len(f.event)+len(f.data)+32))
-		b = f.s.protos[proto].AppendEvent(b, f.event, f.data)
-		f.frames[proto] = wsio.Finish(b, ws.OpText)
+func (c *frameCache) lookup(event string, data []byte) *cachedFrames {
+	if c.slots == nil {
+		c.seed, c.slots = maphash.MakeSeed(), new([frameCacheSlots]cachedFrames)
 	}
-	return f.frames[proto]
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	_, _ = h.WriteString(event)
+	_, _ = h.Write(data)
+	sum := h.Sum64()
+	sl := &c.slots[sum%frameCacheSlots]
+	if sl.used && sl.hash == sum && sl.event == event && bytes.Equal(sl.data, data) {
+		return sl
+	}
+	*sl = cachedFrames{used: true, hash: sum, event: event, data: bytes.Clone(data)}
+	return sl
 }
 
 // deliver applies one edgev1.Outbound to the local connections of its user
@@ -174,15 +230,21 @@ func (h *hub) deliver(m *nats.Msg, st *shardState) {
 		// published one by one. Items are never batches themselves.
 		for _, item := range items {
 			item.Batch = nil
-			h.s.deliverOutbound(item, st.conns)
+			h.s.deliverOutboundCached(item, st.conns, &st.frames)
 		}
 		return
 	}
-	h.s.deliverOutbound(out, st.conns)
+	h.s.deliverOutboundCached(out, st.conns, &st.frames)
 }
 
 // deliverOutbound is the delivery rule, separate from NATS for benchmarks.
 func (s *Server) deliverOutbound(out *edgev1.Outbound, conns []*Conn) {
+	s.deliverOutboundCached(out, conns, nil)
+}
+
+// deliverOutboundCached is deliverOutbound sharing frames through cache (nil:
+// none).
+func (s *Server) deliverOutboundCached(out *edgev1.Outbound, conns []*Conn, cache *frameCache) {
 	ctrl := out.GetControl()
 	if rooms := ctrl.GetRemoveRooms(); len(rooms) > 0 {
 		for _, c := range conns {
@@ -190,8 +252,8 @@ func (s *Server) deliverOutbound(out *edgev1.Outbound, conns []*Conn) {
 		}
 	}
 	if out.GetEvent() != "" {
-		main := frameSet{s: s, event: out.GetEvent(), data: out.GetData()}
-		alt := frameSet{s: s, event: out.GetAltEvent(), data: out.GetAltData()}
+		main := frameSet{s: s, event: out.GetEvent(), data: out.GetData(), cache: cache}
+		alt := frameSet{s: s, event: out.GetAltEvent(), data: out.GetAltData(), cache: cache}
 		room, only, except := out.GetRoomId(), out.GetOnlyConnections(), out.GetExceptConnection()
 		for _, c := range conns {
 			if except != "" && c.id == except {

@@ -20,9 +20,16 @@ type recorder struct {
 	msgs map[string]int
 	evs  map[string][]int64 // seqs per subject, in arrival order
 	gate chan struct{}      // when set, Publish waits for it (to hold a round)
+	in   chan struct{}      // when set, Publish signals it (non-blocking) on entry
 }
 
 func (r *recorder) publish(subj string, data []byte) error {
+	if r.in != nil {
+		select {
+		case r.in <- struct{}{}:
+		default:
+		}
+	}
 	if r.gate != nil {
 		<-r.gate
 	}
@@ -125,9 +132,16 @@ func TestFanout_BusyBoundsTheRoomBacklog(t *testing.T) {
 	rec := newRecorder()
 	rec.gate = make(chan struct{})
 	ms := roomOf(3)
+	rec.in = make(chan struct{}, 1)
 	f := NewFanout(FanoutOptions{Publish: rec.publish, MaxRoomQueue: 10, MaxRoomDelay: time.Hour,
 		Members: func(context.Context, string) (*roster.Members, error) { return ms, nil }})
-	for s := int64(1); s <= 10; s++ { // 1 in flight (held), 9 queued
+	f.Enqueue("r", Delivery{Payload: payload(t, 1)})
+	select {
+	case <-rec.in: // round 1 is in flight, held
+	case <-time.After(10 * time.Second):
+		t.Fatal("first round did not start")
+	}
+	for s := int64(2); s <= 10; s++ { // 9 queued
 		f.Enqueue("r", Delivery{Payload: payload(t, s)})
 	}
 	if busy, _ := f.Busy("r"); busy {
