@@ -188,3 +188,36 @@ func TestOutbound_SlowConsumer(t *testing.T) {
 		t.Fatalf("fast client affected: %v", perr)
 	}
 }
+
+// A batch (chat's group delivery) is applied item by item, in order, with the
+// same rule as single events: joined connections get chat-message, the user's
+// others room-updated.
+func TestOutbound_BatchAppliedInOrder(t *testing.T) {
+	t.Parallel()
+	h := startEdge(t, nil)
+	joinResponder(t, h)
+	tok := h.token("u1", time.Hour)
+	a := edgetest.Dial(t, h.wsURL(), tok)
+	b := edgetest.Dial(t, h.wsURL(), tok)
+	if _, perr := a.Request("join-chat-room", map[string]any{"roomId": "r1"}); perr != nil {
+		t.Fatal(perr)
+	}
+	batch := &edgev1.Outbound{}
+	for seq := 1; seq <= 5; seq++ {
+		batch.Batch = append(batch.Batch, roomEvent("r1", seq))
+	}
+	edgetest.PublishOutbound(t, h.nc, "u1", batch)
+	for seq := 1; seq <= 5; seq++ {
+		var got struct {
+			Message struct{ Seq int } `json:"message"`
+		}
+		if err := json.Unmarshal(a.Expect(t, "chat-message", 5*time.Second), &got); err != nil || got.Message.Seq != seq {
+			t.Fatalf("chat-message %d: got seq %d (%v)", seq, got.Message.Seq, err)
+		}
+		var alt struct{ LastSeq int }
+		if err := json.Unmarshal(b.Expect(t, "room-updated", 5*time.Second), &alt); err != nil || alt.LastSeq != seq {
+			t.Fatalf("room-updated %d: got %d (%v)", seq, alt.LastSeq, err)
+		}
+	}
+	a.ExpectNone(t, "room-updated", 100*time.Millisecond)
+}
