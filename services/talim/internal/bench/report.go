@@ -47,13 +47,13 @@ type Result struct {
 		RejoinedInSend int64 `json:"rejoinedDuringSend,omitempty"`
 	} `json:"messages"`
 
-	SendSeconds      float64               `json:"sendSeconds,omitempty"`
-	MessagesPerSec   float64               `json:"messagesPerSec,omitempty"`
-	DeliveriesPerSec float64               `json:"deliveriesPerSec,omitempty"`
-	E2E              Summary               `json:"e2eLatency"`
-	Ack              Summary               `json:"sendAckLatency"`
-	Lag              Summary               `json:"scheduleLag"`
-	Rejoin           *Summary              `json:"reconnectToRejoin,omitempty"`
+	SendSeconds      float64  `json:"sendSeconds,omitempty"`
+	MessagesPerSec   float64  `json:"messagesPerSec,omitempty"`
+	DeliveriesPerSec float64  `json:"deliveriesPerSec,omitempty"`
+	E2E              Summary  `json:"e2eLatency"`
+	Ack              Summary  `json:"sendAckLatency"`
+	Lag              Summary  `json:"scheduleLag"`
+	Rejoin           *Summary `json:"reconnectToRejoin,omitempty"`
 	// Join: first join of each connection, sent → ack (errors are not in it).
 	Join        *Summary `json:"joinLatency,omitempty"`
 	JoinSeconds float64  `json:"joinSeconds,omitempty"`
@@ -67,20 +67,20 @@ type Result struct {
 	// Counters: talim_* counters (and process CPU) that grew over the measured
 	// phase, by process group, from the admin /metrics; Ratios derives per-message
 	// and per-delivery costs from them.
-	Counters map[string]map[string]float64 `json:"counters,omitempty"`
-	Ratios   map[string]float64            `json:"ratios,omitempty"`
-	Profiles map[string]string             `json:"profiles,omitempty"`
-	Problems []string                      `json:"problems,omitempty"`
-	Idle             *IdleResult           `json:"idle,omitempty"`
-	Processes        map[string]ProcResult `json:"processes"`
-	Errors           map[string]int64      `json:"errors,omitempty"`
-	Closes           map[string]int64      `json:"closes,omitempty"`
-	Other            map[string]int64      `json:"otherEvents,omitempty"`
+	Counters  map[string]map[string]float64 `json:"counters,omitempty"`
+	Ratios    map[string]float64            `json:"ratios,omitempty"`
+	Profiles  map[string]string             `json:"profiles,omitempty"`
+	Problems  []string                      `json:"problems,omitempty"`
+	Idle      *IdleResult                   `json:"idle,omitempty"`
+	Processes map[string]ProcResult         `json:"processes"`
+	Errors    map[string]int64              `json:"errors,omitempty"`
+	Closes    map[string]int64              `json:"closes,omitempty"`
+	Other     map[string]int64              `json:"otherEvents,omitempty"`
 
 	e2e, ack, lag, rejoin, connect, join, probe, refusal, retry Hist
-	sendStart, sendEnd             time.Time
-	sysBase, sysEnd                procSet
-	notifyAcked, notifyMax         int64
+	sendStart, sendEnd                                          time.Time
+	sysBase, sysEnd                                             procSet
+	notifyAcked, notifyMax                                      int64
 }
 
 // Machine describes where the run happened.

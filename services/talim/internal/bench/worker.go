@@ -83,15 +83,15 @@ type Progress struct {
 
 // WorkerStats is a worker's final report.
 type WorkerStats struct {
-	Conns        int64                 `json:"conns"`
-	ConnFailed   int64                 `json:"connFailed"`
-	Sent         int64                 `json:"sent"`
-	SendFailed   int64                 `json:"sendFailed"`
-	Acked        int64                 `json:"acked"`
-	Deliveries   int64                 `json:"deliveries"` // every chat-message/notification frame
-	Recovered    int64                 `json:"recovered"`  // new seqs from history (resume)
-	Reconnected  int64                 `json:"reconnected"`
-	Rejoined     int64                 `json:"rejoined"`
+	Conns       int64 `json:"conns"`
+	ConnFailed  int64 `json:"connFailed"`
+	Sent        int64 `json:"sent"`
+	SendFailed  int64 `json:"sendFailed"`
+	Acked       int64 `json:"acked"`
+	Deliveries  int64 `json:"deliveries"` // every chat-message/notification frame
+	Recovered   int64 `json:"recovered"`  // new seqs from history (resume)
+	Reconnected int64 `json:"reconnected"`
+	Rejoined    int64 `json:"rejoined"`
 	// RejoinedInSend: rejoins acknowledged before the send phase's scheduled end.
 	RejoinedInSend int64                       `json:"rejoinedInSend"`
 	Errors         map[string]int64            `json:"errors,omitempty"`
@@ -100,17 +100,17 @@ type WorkerStats struct {
 	Probe          Sparse                      `json:"probe"`
 	Refusal        Sparse                      `json:"refusal"`    // send → error frame
 	RetryAfter     Sparse                      `json:"retryAfter"` // retryAfterMs of rate_limited, in µs
-	Other        map[string]int64      `json:"other,omitempty"`
-	Closes       map[string]int64      `json:"closes,omitempty"`
-	Rooms        map[string]*RoomStats `json:"rooms,omitempty"`
-	E2E          Sparse                `json:"e2e"`
-	Ack          Sparse                `json:"ack"`
-	Lag          Sparse                `json:"lag"`
-	Connect      Sparse                `json:"connect"`
-	Rejoin       Sparse                `json:"rejoin"`
-	CPUSeconds   float64               `json:"cpuSeconds"`
-	RSSBytes     int64                 `json:"rssBytes"`
-	MaxLagMicros int64                 `json:"maxLagUs"`
+	Other          map[string]int64            `json:"other,omitempty"`
+	Closes         map[string]int64            `json:"closes,omitempty"`
+	Rooms          map[string]*RoomStats       `json:"rooms,omitempty"`
+	E2E            Sparse                      `json:"e2e"`
+	Ack            Sparse                      `json:"ack"`
+	Lag            Sparse                      `json:"lag"`
+	Connect        Sparse                      `json:"connect"`
+	Rejoin         Sparse                      `json:"rejoin"`
+	CPUSeconds     float64                     `json:"cpuSeconds"`
+	RSSBytes       int64                       `json:"rssBytes"`
+	MaxLagMicros   int64                       `json:"maxLagUs"`
 }
 
 type worker struct {
@@ -122,11 +122,11 @@ type worker struct {
 	dropWindow atomic.Int64 // ns
 	sendEndNs  atomic.Int64 // scheduled end of the running send phase
 
-	mu                                                         sync.Mutex
+	mu                                                          sync.Mutex
 	e2e, ack, lag, connect, rejoin, join, probe, refusal, retry Hist
-	errs, other, closes                                        map[string]int64
-	codes                                                      map[string]map[string]int64
-	roomAcks                                                   map[string]*RoomStats
+	errs, other, closes                                         map[string]int64
+	codes                                                       map[string]map[string]int64
+	roomAcks                                                    map[string]*RoomStats
 
 	nconns, nfailed, sent, nSendFailed, acks, deliveries, recov atomic.Int64
 	reconnected, rejoinedN, rejoinedInSend                      atomic.Int64
