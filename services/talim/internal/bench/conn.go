@@ -135,6 +135,7 @@ func (c *conn) readLoop(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 			if err2 == nil {
 				break
 			}
+			c.w.countOther("reconnect attempt failed: " + shortErr(err2))
 			select {
 			case <-ctx.Done():
 				return
@@ -149,7 +150,7 @@ func (c *conn) readLoop(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 		c.nc = nc
 		c.wmu.Unlock()
 		c.dropping.Store(false)
-		c.w.reconnected.Add(1)
+		c.w.reconnectedNow()
 		if c.room != "" {
 			c.mu.Lock()
 			since := c.contiguous()

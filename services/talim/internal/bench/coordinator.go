@@ -356,6 +356,9 @@ func (r *run) progress() Progress {
 			p.Sent += q.Sent
 			p.Acked += q.Acked
 			p.Delivered += q.Delivered
+			p.Recovered += q.Recovered
+			p.Rejoined += q.Rejoined
+			p.Refused += q.Refused
 		}
 	}
 	return p
@@ -711,15 +714,17 @@ func (r *run) probe(ctx context.Context, at time.Time) error {
 	return nil
 }
 
-// drain waits until deliveries stop growing for 2 s (at most 30 s).
+// drain waits until deliveries, acks, refusals, rejoins and recoveries stop growing
+// for 2 s with every send answered, or for 10 s (at most 30 s in all).
 func (r *run) drain(ctx context.Context) {
 	last, stable := int64(-1), time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		p := r.progress()
-		if p.Delivered+p.Acked != last {
-			last, stable = p.Delivered+p.Acked, time.Now()
-		} else if time.Since(stable) > 2*time.Second {
+		answered := p.Acked+p.Refused >= p.Sent
+		if n := p.Delivered + p.Acked + p.Refused + p.Recovered + p.Rejoined; n != last {
+			last, stable = n, time.Now()
+		} else if s := time.Since(stable); s > 10*time.Second || answered && s > 2*time.Second {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)

@@ -43,8 +43,9 @@ type Result struct {
 		Reconnected int64 `json:"reconnected,omitempty"`
 		// Rejoined: resumed joins acknowledged after a reconnect; InSend: before the
 		// send phase's scheduled end.
-		Rejoined       int64 `json:"rejoined,omitempty"`
-		RejoinedInSend int64 `json:"rejoinedDuringSend,omitempty"`
+		Rejoined          int64 `json:"rejoined,omitempty"`
+		RejoinedInSend    int64 `json:"rejoinedDuringSend,omitempty"`
+		ReconnectedInSend int64 `json:"reconnectedDuringSend,omitempty"`
 	} `json:"messages"`
 
 	SendSeconds      float64  `json:"sendSeconds,omitempty"`
@@ -198,6 +199,7 @@ func (r *Result) fold(ws []*WorkerStats) {
 		r.Messages.Reconnected += s.Reconnected
 		r.Messages.Rejoined += s.Rejoined
 		r.Messages.RejoinedInSend += s.RejoinedInSend
+		r.Messages.ReconnectedInSend += s.ReconnectedInSend
 		for op, m := range s.Codes {
 			if r.Refusals == nil {
 				r.Refusals = map[string]map[string]int64{}

@@ -79,6 +79,9 @@ type Progress struct {
 	Sent      int64 `json:"sent"`
 	Acked     int64 `json:"acked"`
 	Delivered int64 `json:"delivered"`
+	Recovered int64 `json:"recovered,omitempty"`
+	Rejoined  int64 `json:"rejoined,omitempty"`
+	Refused   int64 `json:"refused,omitempty"` // sends answered with an error
 }
 
 // WorkerStats is a worker's final report.
@@ -92,6 +95,8 @@ type WorkerStats struct {
 	Recovered   int64 `json:"recovered"`  // new seqs from history (resume)
 	Reconnected int64 `json:"reconnected"`
 	Rejoined    int64 `json:"rejoined"`
+	// ReconnectedInSend: reconnects (dial done) before the send phase's scheduled end.
+	ReconnectedInSend int64 `json:"reconnectedInSend"`
 	// RejoinedInSend: rejoins acknowledged before the send phase's scheduled end.
 	RejoinedInSend int64                       `json:"rejoinedInSend"`
 	Errors         map[string]int64            `json:"errors,omitempty"`
@@ -129,7 +134,7 @@ type worker struct {
 	roomAcks                                                    map[string]*RoomStats
 
 	nconns, nfailed, sent, nSendFailed, acks, deliveries, recov atomic.Int64
-	reconnected, rejoinedN, rejoinedInSend                      atomic.Int64
+	reconnected, rejoinedN, rejoinedInSend, reconnectedInSend   atomic.Int64
 }
 
 func (w *worker) token(user string) (string, error) {
@@ -230,6 +235,14 @@ func (w *worker) rejoined(d time.Duration, now time.Time) {
 		w.rejoinedInSend.Add(1)
 	}
 	w.record(&w.rejoin, d)
+}
+
+// reconnectedNow counts a reconnect (the new connection is up).
+func (w *worker) reconnectedNow() {
+	w.reconnected.Add(1)
+	if end := w.sendEndNs.Load(); end != 0 && time.Now().UnixNano() <= end {
+		w.reconnectedInSend.Add(1)
+	}
 }
 
 func (w *worker) record(h *Hist, d time.Duration) { w.mu.Lock(); h.RecordDuration(d); w.mu.Unlock() }
@@ -333,7 +346,8 @@ func (w *worker) progressLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.emit(Event{Type: "progress", Progress: &Progress{Conns: w.nconns.Load(), Sent: w.sent.Load(), Acked: w.acks.Load(), Delivered: w.deliveries.Load()}})
+			w.emit(Event{Type: "progress", Progress: &Progress{Conns: w.nconns.Load(), Sent: w.sent.Load(), Acked: w.acks.Load(), Delivered: w.deliveries.Load(),
+				Recovered: w.recov.Load(), Rejoined: w.rejoinedN.Load(), Refused: w.nSendFailed.Load()}})
 		}
 	}
 }
@@ -616,7 +630,8 @@ func (w *worker) closeAll() {
 func (w *worker) stats() *WorkerStats {
 	s := &WorkerStats{Conns: w.nconns.Load(), ConnFailed: w.nfailed.Load(), Sent: w.sent.Load(), SendFailed: w.nSendFailed.Load(),
 		Acked: w.acks.Load(), Deliveries: w.deliveries.Load(), Recovered: w.recov.Load(), Reconnected: w.reconnected.Load(),
-		Rejoined: w.rejoinedN.Load(), RejoinedInSend: w.rejoinedInSend.Load(), Rooms: map[string]*RoomStats{}}
+		Rejoined: w.rejoinedN.Load(), RejoinedInSend: w.rejoinedInSend.Load(), ReconnectedInSend: w.reconnectedInSend.Load(),
+		Rooms: map[string]*RoomStats{}}
 	for _, c := range w.conns {
 		if c == nil || !isClosed(c.connected) {
 			continue
