@@ -28,6 +28,7 @@ Scenarios:
   rooms            M rooms of K members, R messages/s in total from random members
   notify           N online users, R notifications/s (gRPC), each to every user
   reconnect-storm  rooms of K members under load; every client drops and resumes
+  join-storm       one open room; N connections join it for the first time
 
 Without --url the bench starts its own system: talim dev (FerretDB over PostgreSQL)
 plus a standalone edge, as child processes on spare loopback ports. With --url it
@@ -56,8 +57,8 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0
-	case bench.Idle, bench.Fanout, bench.Rooms, bench.Notify, bench.ReconnectStorm:
-	default:
+	}
+	if !bench.IsScenario(args[0]) {
 		fmt.Fprintf(stderr, "talim bench: unknown scenario %q\n\n%s", args[0], benchUsage)
 		return 2
 	}
@@ -65,11 +66,11 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("talim bench "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Label, "label", "", "label stored in the result")
-	fs.IntVar(&o.Conns, "conns", 0, "connections (idle, notify) or fanout room members (default 1000)")
+	fs.IntVar(&o.Conns, "conns", 0, "connections (idle, notify: 1000; join-storm: 10000) or fanout room members (default 1000)")
 	fs.IntVar(&o.Rooms, "rooms", 0, "rooms (rooms: 2000, reconnect-storm: 100)")
 	fs.IntVar(&o.RoomSize, "room-size", 0, "members per room (rooms: 5, reconnect-storm: 10)")
 	fs.Float64Var(&o.Rate, "rate", 0, "messages/s in total (fanout 100, rooms 1000, reconnect-storm 200) or notifications/s (notify 10)")
-	fs.DurationVar(&o.Duration, "duration", 0, "sending phase (default 20s)")
+	fs.DurationVar(&o.Duration, "duration", 0, "sending phase (default 20s); join-storm: length of the --profile CPU profile")
 	fs.IntVar(&o.Senders, "senders", 0, "fanout: member connections that send (default 20)")
 	fs.IntVar(&o.PadBytes, "pad", 0, "extra bytes of message content")
 	fs.IntVar(&o.Workers, "workers", 0, "load processes (default: one per 10,000 connections)")
@@ -77,12 +78,19 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&o.Settle, "settle", 0, "idle: wait before measuring RSS (default 10s)")
 	fs.DurationVar(&o.DropWindow, "drop-window", 0, "reconnect-storm: reconnects spread over this window (default 5s)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "bound on the whole run (default duration+15m)")
+	fs.IntVar(&o.JoinInflight, "join-inflight", 0, "joins in flight per worker (default 256)")
+	fs.DurationVar(&o.ProbeAfter, "probe-after", 0, "rooms, fanout, reconnect-storm: send join probes this long after the send phase ends")
+	fs.IntVar(&o.ProbeConns, "probe-conns", 0, "connections per worker that send a probe join (default 20)")
+	fs.StringVar(&o.ProbeRoom, "probe-room", "", "what the probe joins: fresh (first join of an open room created up front; default) or own (the connection's room again)")
+	fs.StringVar(&o.Profile, "profile", "", "directory: the started system serves pprof; CPU profiles of the measured phase and /metrics scrapes go here")
 	url := fs.String("url", "", "target a running edge (http://127.0.0.1:8080); loopback only")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC address of the running system (with --url)")
 	dataDir := fs.String("data-dir", "./data", "data dir of the running talim dev (secrets), with --url")
 	secret := fs.String("jwt-secret", "", "HS256 secret of the running system (default: from --data-dir)")
 	token := fs.String("service-token", "", "service token of the running system (default: from --data-dir)")
 	pids := fs.String("pid", "", "with --url: pid of the edge process to measure, optionally ,<services pid>")
+	edgeAdmin := fs.String("edge-admin", "", "with --url: admin address (host:port) of the edge, for /metrics and --profile")
+	svcAdmin := fs.String("services-admin", "", "with --url: admin address of the chat service (host:port), for /metrics and --profile")
 	store := fs.String("store", "postgresql", "store of the started system: postgresql or sqlite")
 	edgeAlone := fs.Bool("edge-alone", true, "run the edge in its own process next to talim dev")
 	out := fs.String("out", "", "also write the JSON result to this file")
@@ -97,9 +105,13 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintf(stderr, "talim bench: %v\n", err)
 			return 2
 		}
+		t.EdgeAdmin = *edgeAdmin
+		if *svcAdmin != "" {
+			t.ServicesAdmin = map[string]string{"chat": *svcAdmin}
+		}
 		o.Target = t
 	}
-	o.System = bench.SystemOptions{Store: *store, EdgeAlone: *edgeAlone}
+	o.System = bench.SystemOptions{Store: *store, EdgeAlone: *edgeAlone, Pprof: o.Profile != ""}
 	if !*quiet {
 		o.Progress, o.Log = stderr, stderr
 	}

@@ -77,3 +77,14 @@ func (a *admin) notify(ctx context.Context, k int, users []string) error {
 	}
 	return nil
 }
+
+// createOpenRoom creates an open room with no members: anyone may join it, and the
+// first join makes them a member.
+func (a *admin) createOpenRoom(ctx context.Context, room string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := a.chat.CreateRoom(ctx, &chatv1.CreateRoomRequest{RoomId: room, Name: room, Type: chatv1.RoomType_ROOM_TYPE_OPEN}); err != nil {
+		return fmt.Errorf("create open room %s: %w", room, err)
+	}
+	return nil
+}

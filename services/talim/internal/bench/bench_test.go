@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -250,5 +251,109 @@ func TestOptions_RefuseNonLoopbackTarget(t *testing.T) {
 	w := &worker{cfg: WorkerConfig{WSURL: "ws://127.0.0.1:1/ws", SourceIP: "10.0.0.2", Secret: "x"}}
 	if err := w.validate(); !errors.Is(err, ErrNotLoopback) {
 		t.Errorf("worker source 10.0.0.2: %v", err)
+	}
+}
+
+func TestOptions_RefuseBadProbeAndJoin(t *testing.T) {
+	t.Parallel()
+	for _, o := range []Options{
+		{Scenario: Idle, ProbeAfter: time.Second},
+		{Scenario: JoinStorm, ProbeAfter: time.Second},
+		{Scenario: Rooms, ProbeAfter: -time.Second},
+		{Scenario: Rooms, ProbeAfter: time.Second, ProbeRoom: "elsewhere"},
+		{Scenario: Rooms, ProbeConns: -1},
+		{Scenario: JoinStorm, JoinInflight: -5},
+		{Scenario: JoinStorm, JoinInflight: 20_000},
+		{Scenario: JoinStorm, Conns: 300_000},
+	} {
+		if err := o.defaults(); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	o := Options{Scenario: Rooms, Target: &Target{WSURL: "ws://127.0.0.1:1/ws", EdgeAdmin: "10.0.0.1:9100"}}
+	if err := o.defaults(); !errors.Is(err, ErrNotLoopback) {
+		t.Errorf("non-loopback admin address: %v", err)
+	}
+	o = Options{Scenario: JoinStorm}
+	if err := o.defaults(); err != nil || o.Conns != 10_000 || o.JoinInflight != 256 || o.Workers != 1 {
+		t.Errorf("join-storm defaults %+v: %v", o, err)
+	}
+	o = Options{Scenario: Rooms, ProbeAfter: 5 * time.Second}
+	if err := o.defaults(); err != nil || o.ProbeConns != 20 || o.ProbeRoom != ProbeFresh {
+		t.Errorf("probe defaults %+v: %v", o, err)
+	}
+}
+
+// TestConn_Refusals: error frames are counted by the command they answer and their
+// code, with retryAfterMs and the send → refusal latency; a refused join or probe
+// is answered (the waiter is released) and not counted as joined.
+func TestConn_Refusals(t *testing.T) {
+	t.Parallel()
+	w := &worker{roomAcks: map[string]*RoomStats{}}
+	c := &conn{w: w, room: "r", connected: make(chan struct{}), joined: make(chan struct{})}
+	sent := time.Now().Add(-40 * time.Millisecond).UnixNano()
+	c.handle(fmt.Appendf(nil, `{"event":"error","id":"s%d","data":{"code":"rate_limited","message":"slow down","retryAfterMs":250}}`, sent))
+	c.handle(fmt.Appendf(nil, `{"event":"error","id":"s%d","data":{"code":"unavailable","message":"busy"}}`, sent))
+	c.handle(fmt.Appendf(nil, `{"event":"error","id":"j%d","data":{"code":"unavailable","message":"busy"}}`, sent))
+	ch := make(chan bool, 1)
+	c.probeWait.Store(&ch)
+	c.handle(fmt.Appendf(nil, `{"event":"error","id":"p%d","data":{"code":"unavailable","message":"busy"}}`, sent))
+	c.handle([]byte(`{"event":"error","data":{"code":"bad_request","message":"?"}}`))
+	if !isClosed(c.joined) || c.hasBaseLocked() {
+		t.Error("a refused join must release the waiter without a base")
+	}
+	select {
+	case ok := <-ch:
+		if ok {
+			t.Error("refused probe reported as acknowledged")
+		}
+	default:
+		t.Error("refused probe not handed to its waiter")
+	}
+	s := w.stats()
+	want := map[string]map[string]int64{"send": {"rate_limited": 1, "unavailable": 1}, "join": {"unavailable": 1},
+		"probe": {"unavailable": 1}, "other": {"bad_request": 1}}
+	if fmt.Sprint(s.Codes) != fmt.Sprint(want) {
+		t.Errorf("codes %v, want %v", s.Codes, want)
+	}
+	if s.SendFailed != 2 {
+		t.Errorf("send failed %d, want 2", s.SendFailed)
+	}
+	if h := s.RetryAfter.Hist(); h.N != 1 || h.Max != 250_000 {
+		t.Errorf("retryAfter n %d max %dµs", h.N, h.Max)
+	}
+	if h := s.Refusal.Hist(); h.N != 2 || h.Min < 40_000 {
+		t.Errorf("refusal latency n %d min %dµs", h.N, h.Min)
+	}
+	// A join ack records the join latency and the base.
+	c2 := &conn{w: w, room: "r", connected: make(chan struct{}), joined: make(chan struct{})}
+	c2.handle(fmt.Appendf(nil, `{"event":"ack","id":"j%d","data":{"roomId":"r","lastSeq":7}}`, sent))
+	if !c2.hasBaseLocked() || c2.track.Base != 7 || w.stats().Join.N != 1 {
+		t.Errorf("join ack: base %d, joins %d", c2.track.Base, w.stats().Join.N)
+	}
+}
+
+func TestParseCounters(t *testing.T) {
+	t.Parallel()
+	in := `# HELP talim_chat_fanout_publishes_total Outbound messages.
+# TYPE talim_chat_fanout_publishes_total counter
+talim_chat_fanout_publishes_total 1234
+talim_chat_store_seconds_bucket{op="insert",le="0.001"} 3
+talim_chat_store_seconds_count{op="insert"} 10
+talim_chat_store_seconds_count{op="get room"} 2.5e+01
+talim_edge_connections 5
+process_cpu_seconds_total 1.5
+go_goroutines 40
+broken_line
+talim_x_total{a="b"} notanumber
+`
+	got := ParseCounters([]byte(in))
+	want := map[string]float64{"talim_chat_fanout_publishes_total": 1234, `talim_chat_store_seconds_count{op="insert"}`: 10,
+		`talim_chat_store_seconds_count{op="get room"}`: 25}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ParseCounters = %v\nwant %v", got, want)
+	}
+	if v, ok := sumPrefix(got, "talim_chat_store_seconds_count"); !ok || v != 35 {
+		t.Errorf("sumPrefix %v %v", v, ok)
 	}
 }

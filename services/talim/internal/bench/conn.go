@@ -44,8 +44,11 @@ type conn struct {
 	track    SeqTrack
 	hasBase  bool
 	dropping atomic.Bool
-	dropAt   time.Time
-	nsent    int64
+	// reconnectAt is when the reconnect after a planned drop began (Unix ns).
+	reconnectAt atomic.Int64
+	// probeWait, while a probe is out, receives whether it was acknowledged.
+	probeWait atomic.Pointer[chan bool]
+	nsent     int64
 }
 
 func (c *conn) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
@@ -119,18 +122,20 @@ func (c *conn) readLoop(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 			return
 		}
 		// Planned drop: reconnect after a jitter, resume with sinceSeq.
-		delay := time.Duration(rand.Int64N(int64(c.w.dropWindow) + 1))
+		delay := time.Duration(rand.Int64N(c.w.dropWindow.Load() + 1))
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay):
 		}
+		c.reconnectAt.Store(time.Now().UnixNano())
 		var err2 error
 		for attempt := 0; attempt < 10; attempt++ {
 			nc, br, err2 = c.dial(ctx)
 			if err2 == nil {
 				break
 			}
+			c.w.countOther("reconnect attempt failed: " + shortErr(err2))
 			select {
 			case <-ctx.Done():
 				return
@@ -145,7 +150,7 @@ func (c *conn) readLoop(ctx context.Context, nc net.Conn, br *bufio.Reader) {
 		c.nc = nc
 		c.wmu.Unlock()
 		c.dropping.Store(false)
-		c.w.reconnected.Add(1)
+		c.w.reconnectedNow()
 		if c.room != "" {
 			c.mu.Lock()
 			since := c.contiguous()
@@ -268,9 +273,16 @@ func (c *conn) handle(p []byte) {
 			}
 			c.mu.Unlock()
 			if id[1] == 'r' {
-				w.rejoined(now.Sub(c.dropAt))
+				w.rejoined(now.Sub(time.Unix(0, c.reconnectAt.Load())), now)
+			} else if ts, err := strconv.ParseInt(string(id[1:]), 10, 64); err == nil {
+				w.record(&w.join, now.Sub(time.Unix(0, ts)))
 			}
 			c.joinOnce.Do(func() { close(c.joined) })
+		case 'p':
+			if ts, err := strconv.ParseInt(string(id[1:]), 10, 64); err == nil {
+				w.record(&w.probe, now.Sub(time.Unix(0, ts)))
+			}
+			c.probeDone(true)
 		case 'h':
 			c.history(p, now)
 		}
@@ -279,20 +291,59 @@ func (c *conn) handle(p []byte) {
 	case "connected":
 		c.connOnce.Do(func() { close(c.connected) })
 	case "error":
-		id := jsonStr(p, "id")
-		code := string(jsonStr(p, "code"))
-		if len(id) > 0 && id[0] == 's' {
-			w.sendFailed(code)
-			return
-		}
-		if len(id) > 0 && id[0] == 'j' {
-			w.countErr("join: " + code)
-			c.joinOnce.Do(func() { close(c.joined) })
-			return
-		}
-		w.countErr("error: " + code)
+		c.handleError(p, now)
 	default:
 		w.countOther(string(ev))
+	}
+}
+
+// handleError counts an error frame by the command it answers (from the id the
+// bench chose) and code, with its latency and retryAfterMs.
+func (c *conn) handleError(p []byte, now time.Time) {
+	w := c.w
+	id := jsonStr(p, "id")
+	code := string(jsonStr(p, "code"))
+	if code == "" {
+		code = "(no code)"
+	}
+	retry, _ := jsonInt(p, "retryAfterMs")
+	op, lat := "other", time.Duration(-1)
+	stamp := func(b []byte) {
+		if ts, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+			lat = now.Sub(time.Unix(0, ts))
+		}
+	}
+	switch {
+	case len(id) > 1 && id[0] == 's':
+		op = "send"
+		stamp(id[1:])
+	case len(id) > 1 && id[0] == 'j' && id[1] == 'r':
+		op = "rejoin"
+	case len(id) > 1 && id[0] == 'j':
+		op = "join"
+		stamp(id[1:])
+	case len(id) > 1 && id[0] == 'p':
+		op = "probe"
+		stamp(id[1:])
+	case len(id) > 0 && id[0] == 'h':
+		op = "history"
+	}
+	w.refused(op, code, lat, retry)
+	switch op {
+	case "join", "rejoin":
+		c.joinOnce.Do(func() { close(c.joined) })
+	case "probe":
+		c.probeDone(false)
+	}
+}
+
+// probeDone hands a probe's outcome to the waiting probeAll.
+func (c *conn) probeDone(ok bool) {
+	if ch := c.probeWait.Swap(nil); ch != nil {
+		select {
+		case *ch <- ok:
+		default:
+		}
 	}
 }
 
@@ -333,14 +384,34 @@ func (c *conn) history(p []byte, now time.Time) {
 	}
 }
 
+// sendJoin joins the connection's room: a first join (id j<ns>, the send time) or
+// a resume after a reconnect (id jr<ns>, sinceSeq).
 func (c *conn) sendJoin(since int64, resume bool) error {
 	var body string
+	now := time.Now().UnixNano()
 	if resume {
-		body = fmt.Sprintf(`{"event":"join-chat-room","id":"jr%d","data":{"roomId":%q,"sinceSeq":%d}}`, c.idx, c.room, since)
+		body = fmt.Sprintf(`{"event":"join-chat-room","id":"jr%d","data":{"roomId":%q,"sinceSeq":%d}}`, now, c.room, since)
 	} else {
-		body = fmt.Sprintf(`{"event":"join-chat-room","id":"j%d","data":{"roomId":%q,"limit":1}}`, c.idx, c.room)
+		body = fmt.Sprintf(`{"event":"join-chat-room","id":"j%d","data":{"roomId":%q,"limit":1}}`, now, c.room)
 	}
 	return c.write(ws.OpText, []byte(body))
+}
+
+// sendProbe sends a join of room (the connection's own room when empty) with id
+// p<ns>; it does not touch the connection's accounting.
+func (c *conn) sendProbe(room string) error {
+	if room == "" {
+		room = c.room
+	}
+	body := fmt.Sprintf(`{"event":"join-chat-room","id":"p%d","data":{"roomId":%q,"limit":1}}`, time.Now().UnixNano(), room)
+	return c.write(ws.OpText, []byte(body))
+}
+
+// isUp reports whether the connection is open and not in a planned drop.
+func (c *conn) isUp() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.nc != nil && !c.dropping.Load()
 }
 
 // send sends one chat message stamped with the current time.
@@ -353,7 +424,6 @@ func (c *conn) send(pad string) error {
 }
 
 func (c *conn) drop() {
-	c.dropAt = time.Now()
 	c.dropping.Store(true)
 	c.wmu.Lock()
 	if c.nc != nil {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +23,26 @@ const (
 	Rooms          = "rooms"
 	Notify         = "notify"
 	ReconnectStorm = "reconnect-storm"
+	JoinStorm      = "join-storm"
+)
+
+// Scenarios lists every scenario, one a line.
+var Scenarios = []string{
+	Idle,
+	Fanout,
+	Rooms,
+	Notify,
+	ReconnectStorm,
+	JoinStorm,
+}
+
+// IsScenario reports whether name is a scenario.
+func IsScenario(name string) bool { return slices.Contains(Scenarios, name) }
+
+// Probe rooms (Options.ProbeRoom).
+const (
+	ProbeFresh = "fresh" // a first join of an open room created up front, with no members
+	ProbeOwn   = "own"   // the connection's own room again
 )
 
 // Options configure one run.
@@ -43,6 +65,17 @@ type Options struct {
 	ConnectRate float64       // connections/s in total
 	Settle      time.Duration // idle: wait after the last connect before measuring RSS
 	DropWindow  time.Duration // reconnect-storm: reconnects spread over this window
+	// JoinInflight bounds the joins in flight per worker (default 256).
+	JoinInflight int
+	// ProbeAfter, when set (rooms, fanout, reconnect-storm), sends a join probe that
+	// long after the send phase ends: up to ProbeConns connections per worker (default
+	// 20) join ProbeRoom (ProbeFresh by default, or ProbeOwn).
+	ProbeAfter time.Duration
+	ProbeConns int
+	ProbeRoom  string
+	// Profile, when set, is a directory: the started system serves pprof, and the
+	// run writes CPU profiles of the measured phase and /metrics scrapes there.
+	Profile string
 	// Target, when set, is an already running system; otherwise StartSystem runs one.
 	Target *Target
 	System SystemOptions
@@ -73,8 +106,28 @@ func (o *Options) defaults() error {
 		o.Conns = o.Rooms * o.RoomSize
 		o.Rate = orFloat(o.Rate, 200)
 		o.DropWindow = orDur(o.DropWindow, 5*time.Second)
+	case JoinStorm:
+		o.Conns = orInt(o.Conns, 10_000)
 	default:
-		return fmt.Errorf("bench: unknown scenario %q (idle, fanout, rooms, notify, reconnect-storm)", o.Scenario)
+		return fmt.Errorf("bench: unknown scenario %q (%s)", o.Scenario, strings.Join(Scenarios, ", "))
+	}
+	if o.JoinInflight < 0 || o.JoinInflight > 10_000 {
+		return fmt.Errorf("bench: %d joins in flight: want 1..10000", o.JoinInflight)
+	}
+	o.JoinInflight = orInt(o.JoinInflight, 256)
+	if o.ProbeAfter < 0 || o.ProbeAfter > 10*time.Minute {
+		return fmt.Errorf("bench: probe after %s: want 0..10m", o.ProbeAfter)
+	}
+	if o.ProbeAfter > 0 && o.Scenario != Rooms && o.Scenario != Fanout && o.Scenario != ReconnectStorm {
+		return fmt.Errorf("bench: --probe-after is for rooms, fanout and reconnect-storm, not %s", o.Scenario)
+	}
+	if o.ProbeConns < 0 || o.ProbeConns > 1000 {
+		return fmt.Errorf("bench: %d probe connections per worker: want 1..1000", o.ProbeConns)
+	}
+	o.ProbeConns = orInt(o.ProbeConns, 20)
+	o.ProbeRoom = orStr(o.ProbeRoom, ProbeFresh)
+	if o.ProbeRoom != ProbeFresh && o.ProbeRoom != ProbeOwn {
+		return fmt.Errorf("bench: probe room %q: want %s or %s", o.ProbeRoom, ProbeFresh, ProbeOwn)
 	}
 	if o.Conns <= 0 || o.Conns > 200_000 {
 		return fmt.Errorf("bench: %d connections: want 1..200000", o.Conns)
@@ -106,6 +159,11 @@ func (o *Options) defaults() error {
 				return err
 			}
 		}
+		for _, a := range o.Target.adminAddrs() {
+			if err := CheckLoopbackAddr(a); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -129,49 +187,68 @@ func orDur(v, d time.Duration) time.Duration {
 	return v
 }
 
-// workerHandle is the coordinator's side of one worker.
+// workerHandle is the coordinator's side of one worker. Its events are sorted by
+// type, so commands that run at once (send and drop, send and probe) each await
+// their own answer.
 type workerHandle struct {
-	idx    int
-	in     io.WriteCloser
-	events chan Event
-	prog   atomic.Pointer[Progress]
-	cmd    *exec.Cmd
-	pid    int
-	done   chan struct{}
+	idx   int
+	in    io.WriteCloser
+	inMu  sync.Mutex
+	mu    sync.Mutex
+	byTyp map[string]chan Event
+	errs  chan Event
+	gone  chan struct{} // closed when the worker's output ends
+	prog  atomic.Pointer[Progress]
+	cmd   *exec.Cmd
+	pid   int
+	done  chan struct{}
+}
+
+// events returns the channel of events of type typ.
+func (h *workerHandle) events(typ string) chan Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.byTyp[typ]
+	if ch == nil {
+		ch = make(chan Event, 16)
+		h.byTyp[typ] = ch
+	}
+	return ch
 }
 
 func (h *workerHandle) send(c Cmd) error {
 	b, _ := json.Marshal(c)
+	h.inMu.Lock()
+	defer h.inMu.Unlock()
 	_, err := h.in.Write(append(b, '\n'))
 	return err
 }
 
-// await waits for the next event of type typ (progress events are absorbed).
+// await waits for the next event of type typ; an error event fails it.
 func (h *workerHandle) await(ctx context.Context, typ string, d time.Duration) (Event, error) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for {
-		select {
-		case e, ok := <-h.events:
-			if !ok {
-				return Event{}, fmt.Errorf("worker %d exited while waiting for %s", h.idx, typ)
-			}
-			if e.Type == typ {
-				return e, nil
-			}
-			if e.Type == "error" {
-				return e, fmt.Errorf("worker %d: %s", h.idx, e.Error)
-			}
-		case <-t.C:
-			return Event{}, fmt.Errorf("worker %d: no %s within %s", h.idx, typ, d)
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
+	select {
+	case e := <-h.events(typ):
+		return e, nil
+	case e := <-h.errs:
+		return e, fmt.Errorf("worker %d: %s", h.idx, e.Error)
+	case <-h.gone:
+		select { // the event may have arrived just before the end
+		case e := <-h.events(typ):
+			return e, nil
+		default:
 		}
+		return Event{}, fmt.Errorf("worker %d exited while waiting for %s", h.idx, typ)
+	case <-t.C:
+		return Event{}, fmt.Errorf("worker %d: no %s within %s", h.idx, typ, d)
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
 	}
 }
 
 func (r *run) startWorker(ctx context.Context, cfg WorkerConfig) (*workerHandle, error) {
-	h := &workerHandle{idx: cfg.Index, events: make(chan Event, 64), done: make(chan struct{})}
+	h := &workerHandle{idx: cfg.Index, byTyp: map[string]chan Event{}, errs: make(chan Event, 16), gone: make(chan struct{}), done: make(chan struct{})}
 	var out io.ReadCloser
 	if r.o.InProcess {
 		inR, inW := io.Pipe()
@@ -207,7 +284,7 @@ func (r *run) startWorker(ctx context.Context, cfg WorkerConfig) (*workerHandle,
 		go func() { _ = h.cmd.Wait(); close(h.done) }()
 	}
 	go func() {
-		defer close(h.events)
+		defer close(h.gone)
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 64<<20)
 		for sc.Scan() {
@@ -215,15 +292,26 @@ func (r *run) startWorker(ctx context.Context, cfg WorkerConfig) (*workerHandle,
 			if json.Unmarshal(sc.Bytes(), &e) != nil {
 				continue
 			}
-			if e.Type == "progress" {
+			switch e.Type {
+			case "progress":
 				h.prog.Store(e.Progress)
 				continue
+			case "error":
+				select {
+				case h.errs <- e:
+				default: // nobody is listening to that many errors
+				}
+				continue
 			}
-			h.events <- e
+			select {
+			case h.events(e.Type) <- e:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	b, _ := json.Marshal(cfg)
-	if _, err := h.in.Write(append(b, '\n')); err != nil {
+	if _, err := h.in.Write(append(b, '\n')); err != nil { // before any command: no lock needed
 		return nil, err
 	}
 	if _, err := h.await(ctx, "ready", 30*time.Second); err != nil {
@@ -268,6 +356,9 @@ func (r *run) progress() Progress {
 			p.Sent += q.Sent
 			p.Acked += q.Acked
 			p.Delivered += q.Delivered
+			p.Recovered += q.Recovered
+			p.Rejoined += q.Rejoined
+			p.Refused += q.Refused
 		}
 	}
 	return p
@@ -282,6 +373,7 @@ type run struct {
 	adm     *admin
 	runID   string
 	res     Result
+	obs     *observer // admin scrapes and profiles (nil: no admin address known)
 	// sendStartNs is read by the progress bar while the scenario runs.
 	sendStartNs atomic.Int64
 	users       []string
@@ -322,6 +414,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer adm.cc.Close()
 		r.adm = adm
 	}
+	r.obs = newObserver(r.t, o.Profile, r.logf)
 	if err := r.setupRooms(ctx); err != nil {
 		return nil, err
 	}
@@ -349,6 +442,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		err = r.idle(ctx, base)
 	case Notify:
 		err = r.notify(ctx)
+	case JoinStorm:
+		err = r.joinStorm(ctx)
 	default:
 		err = r.chat(ctx)
 	}
@@ -380,8 +475,15 @@ func (r *run) setupRooms(ctx context.Context) error {
 			k := r.roomName(g / r.o.RoomSize)
 			rooms[k] = append(rooms[k], u)
 		}
+	case JoinStorm:
+		return r.adm.createOpenRoom(ctx, r.roomName(0))
 	default:
 		return nil
+	}
+	if r.o.ProbeAfter > 0 && r.o.ProbeRoom == ProbeFresh {
+		if err := r.adm.createOpenRoom(ctx, r.probeRoom()); err != nil {
+			return err
+		}
 	}
 	t0 := time.Now()
 	sem := make(chan struct{}, 8)
@@ -413,11 +515,17 @@ func cmpErr(a, b error) error {
 
 func (r *run) roomPrefix() string { return "bench-" + r.runID + "-r" }
 func (r *run) roomName(i int) string {
-	if r.o.Scenario == Fanout {
+	switch r.o.Scenario {
+	case Fanout:
 		return "bench-" + r.runID + "-fanout"
+	case JoinStorm:
+		return "bench-" + r.runID + "-open"
 	}
 	return fmt.Sprintf("%s%d", r.roomPrefix(), i)
 }
+
+// probeRoom is the open room the overload probe joins (ProbeFresh).
+func (r *run) probeRoom() string { return "bench-" + r.runID + "-probe" }
 
 // spawn starts the workers, splitting the users evenly.
 func (r *run) spawn(ctx context.Context) error {
@@ -441,6 +549,11 @@ func (r *run) spawn(ctx context.Context) error {
 			cfg.SenderEvery = max(r.o.Conns/r.o.Senders, 1)
 		case Rooms, ReconnectStorm:
 			cfg.RoomPrefix, cfg.RoomSize = r.roomPrefix(), r.o.RoomSize
+		case JoinStorm:
+			cfg.Room = r.roomName(0)
+		}
+		if r.o.ProbeAfter > 0 && r.o.ProbeRoom == ProbeFresh {
+			cfg.ProbeRoom = r.probeRoom()
 		}
 		h, err := r.startWorker(ctx, cfg)
 		if err != nil {
@@ -512,10 +625,10 @@ func (r *run) idle(ctx context.Context, base procSet) error {
 	return nil
 }
 
-// chat runs fanout, rooms and reconnect-storm: join, send on schedule, drain.
-func (r *run) chat(ctx context.Context) error {
+// joinPhase joins every connection to its room and records the counts and time.
+func (r *run) joinPhase(ctx context.Context, timeout time.Duration) error {
 	t0 := time.Now()
-	evs, err := r.all(ctx, Cmd{Op: "join", TimeoutMs: 120_000}, "joined", 3*time.Minute)
+	evs, err := r.all(ctx, Cmd{Op: "join", TimeoutMs: timeout.Milliseconds(), Inflight: r.o.JoinInflight}, "joined", timeout+time.Minute)
 	if err != nil {
 		return err
 	}
@@ -523,9 +636,19 @@ func (r *run) chat(ctx context.Context) error {
 		r.res.Connections.Joined += e.OK
 		r.res.Connections.JoinFailed += e.Failed
 	}
-	r.logf("joined %d (failed %d) in %.1fs", r.res.Connections.Joined, r.res.Connections.JoinFailed, time.Since(t0).Seconds())
+	r.res.JoinSeconds = round3(time.Since(t0).Seconds())
+	r.logf("joined %d (failed %d) in %.1fs", r.res.Connections.Joined, r.res.Connections.JoinFailed, r.res.JoinSeconds)
+	return nil
+}
+
+// chat runs fanout, rooms and reconnect-storm: join, send on schedule, probe, drain.
+func (r *run) chat(ctx context.Context) error {
+	if err := r.joinPhase(ctx, 2*time.Minute); err != nil {
+		return err
+	}
 	base := r.measure()
 	start := time.Now().Add(time.Second)
+	r.obs.begin(ctx, start, r.o.Duration)
 	n := len(r.workers)
 	var dropErr chan error
 	if r.o.Scenario == ReconnectStorm {
@@ -548,6 +671,11 @@ func (r *run) chat(ctx context.Context) error {
 		return err
 	}
 	r.res.sendEnd = time.Now()
+	var probeErr chan error
+	if r.o.ProbeAfter > 0 {
+		probeErr = make(chan error, 1)
+		go func() { probeErr <- r.probe(ctx, r.res.sendEnd.Add(r.o.ProbeAfter)) }()
+	}
 	if dropErr != nil {
 		if err := <-dropErr; err != nil {
 			return err
@@ -555,18 +683,48 @@ func (r *run) chat(ctx context.Context) error {
 	}
 	r.drain(ctx)
 	r.res.sysBase, r.res.sysEnd = base, r.measure()
+	r.obs.end(ctx)
+	if probeErr != nil {
+		if err := <-probeErr; err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// drain waits until deliveries stop growing for 2 s (at most 30 s).
+// probe waits until at, then has every worker send its join probe and waits for the
+// answers (each bounded by 10 s).
+func (r *run) probe(ctx context.Context, at time.Time) error {
+	select {
+	case <-time.After(time.Until(at)):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	r.logf("probe: %d joins per worker, %s after the send phase", r.o.ProbeConns, r.o.ProbeAfter)
+	evs, err := r.all(ctx, Cmd{Op: "probe", Max: r.o.ProbeConns, TimeoutMs: 10_000}, "probed", time.Minute)
+	if err != nil {
+		return err
+	}
+	p := &ProbeResult{After: r.o.ProbeAfter.String(), Room: r.o.ProbeRoom}
+	for _, e := range evs {
+		p.OK += e.OK
+		p.Failed += e.Failed
+	}
+	r.res.Probe = p
+	return nil
+}
+
+// drain waits until deliveries, acks, refusals, rejoins and recoveries stop growing
+// for 2 s with every send answered, or for 10 s (at most 30 s in all).
 func (r *run) drain(ctx context.Context) {
 	last, stable := int64(-1), time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		p := r.progress()
-		if p.Delivered+p.Acked != last {
-			last, stable = p.Delivered+p.Acked, time.Now()
-		} else if time.Since(stable) > 2*time.Second {
+		answered := p.Acked+p.Refused >= p.Sent
+		if n := p.Delivered + p.Acked + p.Refused + p.Recovered + p.Rejoined; n != last {
+			last, stable = n, time.Now()
+		} else if s := time.Since(stable); s > 10*time.Second || answered && s > 2*time.Second {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -578,6 +736,7 @@ func (r *run) notify(ctx context.Context) error {
 	base := r.measure()
 	start := time.Now().Add(500 * time.Millisecond)
 	p := Pacer{S: NewSchedule(start, r.o.Rate, r.o.Duration)}
+	r.obs.begin(ctx, start, r.o.Duration)
 	r.res.sendStart = start
 	r.sendStartNs.Store(start.UnixNano())
 	var wg sync.WaitGroup
@@ -620,6 +779,7 @@ func (r *run) notify(ctx context.Context) error {
 	r.res.sendEnd = time.Now()
 	r.drain(ctx)
 	r.res.sysBase, r.res.sysEnd = base, r.measure()
+	r.obs.end(ctx)
 	return nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,28 +36,52 @@ type Result struct {
 		Sent       int64 `json:"sent"`
 		SendFailed int64 `json:"sendFailed"`
 		Totals
+		// Unanswered: sent, neither acknowledged nor refused (by the end of the run).
+		Unanswered  int64 `json:"unanswered"`
 		Recovered   int64 `json:"recoveredByResume,omitempty"`
 		Deliveries  int64 `json:"deliveryFrames"`
 		Reconnected int64 `json:"reconnected,omitempty"`
+		// Rejoined: resumed joins acknowledged after a reconnect; InSend: before the
+		// send phase's scheduled end.
+		Rejoined          int64 `json:"rejoined,omitempty"`
+		RejoinedInSend    int64 `json:"rejoinedDuringSend,omitempty"`
+		ReconnectedInSend int64 `json:"reconnectedDuringSend,omitempty"`
 	} `json:"messages"`
 
-	SendSeconds      float64               `json:"sendSeconds,omitempty"`
-	MessagesPerSec   float64               `json:"messagesPerSec,omitempty"`
-	DeliveriesPerSec float64               `json:"deliveriesPerSec,omitempty"`
-	E2E              Summary               `json:"e2eLatency"`
-	Ack              Summary               `json:"sendAckLatency"`
-	Lag              Summary               `json:"scheduleLag"`
-	Rejoin           *Summary              `json:"reconnectToRejoin,omitempty"`
-	Idle             *IdleResult           `json:"idle,omitempty"`
-	Processes        map[string]ProcResult `json:"processes"`
-	Errors           map[string]int64      `json:"errors,omitempty"`
-	Closes           map[string]int64      `json:"closes,omitempty"`
-	Other            map[string]int64      `json:"otherEvents,omitempty"`
+	SendSeconds      float64  `json:"sendSeconds,omitempty"`
+	MessagesPerSec   float64  `json:"messagesPerSec,omitempty"`
+	DeliveriesPerSec float64  `json:"deliveriesPerSec,omitempty"`
+	E2E              Summary  `json:"e2eLatency"`
+	Ack              Summary  `json:"sendAckLatency"`
+	Lag              Summary  `json:"scheduleLag"`
+	Rejoin           *Summary `json:"reconnectToRejoin,omitempty"`
+	// Join: first join of each connection, sent → ack (errors are not in it).
+	Join        *Summary `json:"joinLatency,omitempty"`
+	JoinSeconds float64  `json:"joinSeconds,omitempty"`
+	JoinsPerSec float64  `json:"joinsPerSec,omitempty"`
+	// Refusals: error frames by command (send, join, rejoin, probe, history) and
+	// code; RefusalLatency: send → error frame; RetryAfter: the retryAfterMs values.
+	Refusals       map[string]map[string]int64 `json:"refusals,omitempty"`
+	RefusalLatency *Summary                    `json:"refusalLatency,omitempty"`
+	RetryAfter     *Summary                    `json:"retryAfter,omitempty"`
+	Probe          *ProbeResult                `json:"probe,omitempty"`
+	// Counters: talim_* counters (and process CPU) that grew over the measured
+	// phase, by process group, from the admin /metrics; Ratios derives per-message
+	// and per-delivery costs from them.
+	Counters  map[string]map[string]float64 `json:"counters,omitempty"`
+	Ratios    map[string]float64            `json:"ratios,omitempty"`
+	Profiles  map[string]string             `json:"profiles,omitempty"`
+	Problems  []string                      `json:"problems,omitempty"`
+	Idle      *IdleResult                   `json:"idle,omitempty"`
+	Processes map[string]ProcResult         `json:"processes"`
+	Errors    map[string]int64              `json:"errors,omitempty"`
+	Closes    map[string]int64              `json:"closes,omitempty"`
+	Other     map[string]int64              `json:"otherEvents,omitempty"`
 
-	e2e, ack, lag, rejoin, connect Hist
-	sendStart, sendEnd             time.Time
-	sysBase, sysEnd                procSet
-	notifyAcked, notifyMax         int64
+	e2e, ack, lag, rejoin, connect, join, probe, refusal, retry Hist
+	sendStart, sendEnd                                          time.Time
+	sysBase, sysEnd                                             procSet
+	notifyAcked, notifyMax                                      int64
 }
 
 // Machine describes where the run happened.
@@ -76,11 +102,26 @@ type IdleResult struct {
 	Note            string  `json:"note"`
 }
 
+// ProbeResult is the overload probe: joins sent After the send phase ended.
+type ProbeResult struct {
+	After   string           `json:"after"`
+	Room    string           `json:"room"` // fresh (first join of a probe room) or own
+	OK      int64            `json:"ok"`
+	Failed  int64            `json:"failed"`
+	Latency Summary          `json:"latency"` // acknowledged probes, sent → ack
+	Codes   map[string]int64 `json:"codes,omitempty"`
+}
+
 // ProcResult is a process group's CPU and RSS over the measured phase.
 type ProcResult struct {
 	CPUSeconds float64 `json:"cpuSeconds"`
 	CPUPercent float64 `json:"cpuPercent,omitempty"` // of one core, over the phase
 	RSSBytes   int64   `json:"rssBytes"`
+	// CPU µs per acknowledged message, per delivery, per successful join (join-storm),
+	// over the measured phase including the drain.
+	CPUUsPerMessage  float64 `json:"cpuUsPerMessage,omitempty"`
+	CPUUsPerDelivery float64 `json:"cpuUsPerDelivery,omitempty"`
+	CPUUsPerJoin     float64 `json:"cpuUsPerJoin,omitempty"`
 }
 
 func machine() Machine {
@@ -115,8 +156,16 @@ func (r *Result) init(o Options) {
 		if o.Scenario == ReconnectStorm {
 			r.Params["dropWindow"] = o.DropWindow.String()
 		}
+	case JoinStorm:
+		r.Params["joinInflight"] = o.JoinInflight
 	case Notify:
 		r.Params["rate"], r.Params["duration"] = o.Rate, o.Duration.String()
+	}
+	if o.ProbeAfter > 0 {
+		r.Params["probeAfter"], r.Params["probeConns"], r.Params["probeRoom"] = o.ProbeAfter.String(), o.ProbeConns, o.ProbeRoom
+	}
+	if o.Profile != "" {
+		r.Params["profile"] = o.Profile
 	}
 	r.Processes = map[string]ProcResult{}
 }
@@ -148,6 +197,24 @@ func (r *Result) fold(ws []*WorkerStats) {
 		r.Messages.Recovered += s.Recovered
 		r.Messages.Deliveries += s.Deliveries
 		r.Messages.Reconnected += s.Reconnected
+		r.Messages.Rejoined += s.Rejoined
+		r.Messages.RejoinedInSend += s.RejoinedInSend
+		r.Messages.ReconnectedInSend += s.ReconnectedInSend
+		for op, m := range s.Codes {
+			if r.Refusals == nil {
+				r.Refusals = map[string]map[string]int64{}
+			}
+			if r.Refusals[op] == nil {
+				r.Refusals[op] = map[string]int64{}
+			}
+			for k, v := range m {
+				r.Refusals[op][k] += v
+			}
+		}
+		r.join.Merge(s.Join.Hist())
+		r.probe.Merge(s.Probe.Hist())
+		r.refusal.Merge(s.Refusal.Hist())
+		r.retry.Merge(s.RetryAfter.Hist())
 		for k, v := range s.Rooms {
 			if rooms[k] == nil {
 				rooms[k] = NewRoomStats()
@@ -169,10 +236,69 @@ func (r *Result) fold(ws []*WorkerStats) {
 		nr.Acked, nr.AckedMax = r.notifyAcked, r.notifyMax
 	}
 	r.Messages.Totals = Tally(rooms)
+	if r.Scenario != Notify && r.Scenario != Idle {
+		r.Messages.Unanswered = max(r.Messages.Sent-r.Messages.Acked-r.Messages.SendFailed, 0)
+	}
 	r.Processes["workers"] = ProcResult{CPUSeconds: round3(wcpu), RSSBytes: wrss}
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// perUnit is v/n rounded to 0.1, or 0 when n is 0.
+func perUnit(v float64, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return math.Round(v/float64(n)*10) / 10
+}
+
+// ratios fills Counters, Ratios, Profiles and Problems from the observer: NATS
+// publishes per delivery and store operations per message (chat), socket frames and
+// bytes per delivery (edge).
+func (r *Result) ratios(o *observer) {
+	if o == nil {
+		return
+	}
+	r.Counters = o.deltas()
+	o.mu.Lock()
+	if len(o.profiles) > 0 {
+		r.Profiles = maps.Clone(o.profiles)
+	}
+	r.Problems = slices.Clone(o.problems)
+	o.mu.Unlock()
+	unit, per := r.Messages.Acked, "PerMessage"
+	if r.Scenario == JoinStorm {
+		unit, per = r.Connections.Joined, "PerJoin"
+	}
+	set := func(k string, v float64, n int64) {
+		if n <= 0 {
+			return
+		}
+		if r.Ratios == nil {
+			r.Ratios = map[string]float64{}
+		}
+		r.Ratios[k] = math.Round(v/float64(n)*1000) / 1000
+	}
+	svc, edge := r.Counters["services"], r.Counters["edge"]
+	if v, ok := sumPrefix(svc, "talim_chat_fanout_publishes_total"); ok {
+		set("natsPublishesPerDelivery", v, r.Messages.Delivered)
+		set("natsPublishes"+per, v, unit)
+	}
+	if v, ok := sumPrefix(svc, "talim_chat_store_seconds_count"); ok {
+		set("storeOps"+per, v, unit)
+		for k, n := range svc {
+			if op, ok := strings.CutPrefix(k, "talim_chat_store_seconds_count{"); ok {
+				set("storeOps"+per+"{"+op, n, unit)
+			}
+		}
+	}
+	if v, ok := sumPrefix(edge, "talim_edge_frames_out_total"); ok {
+		set("edgeFramesOutPerDelivery", v, r.Messages.Delivered)
+	}
+	if v, ok := sumPrefix(edge, "talim_edge_bytes_out_total"); ok {
+		set("edgeBytesOutPerDelivery", v, r.Messages.Delivered)
+	}
+}
 
 func (r *Result) finish(rn *run) {
 	if !r.sendStart.IsZero() && r.sendEnd.After(r.sendStart) {
@@ -181,9 +307,20 @@ func (r *Result) finish(rn *run) {
 		r.DeliveriesPerSec = math.Round(float64(r.Messages.Delivered) / r.SendSeconds)
 	}
 	r.E2E, r.Ack, r.Lag, r.Connections.Connect = r.e2e.Summary(), r.ack.Summary(), r.lag.Summary(), r.connect.Summary()
-	if r.rejoin.N > 0 {
-		s := r.rejoin.Summary()
-		r.Rejoin = &s
+	opt := func(h *Hist) *Summary {
+		if h.N == 0 {
+			return nil
+		}
+		s := h.Summary()
+		return &s
+	}
+	r.Rejoin, r.Join, r.RefusalLatency, r.RetryAfter = opt(&r.rejoin), opt(&r.join), opt(&r.refusal), opt(&r.retry)
+	if r.JoinSeconds > 0 && r.Scenario == JoinStorm {
+		r.JoinsPerSec = math.Round(float64(r.Connections.Joined) / r.JoinSeconds)
+	}
+	if r.Probe != nil {
+		r.Probe.Latency = r.probe.Summary()
+		r.Probe.Codes = r.Refusals["probe"]
 	}
 	phase := r.sendEnd.Sub(r.sendStart).Seconds()
 	put := func(name string, a, b ProcStat) {
@@ -194,6 +331,11 @@ func (r *Result) finish(rn *run) {
 		if phase > 0 {
 			p.CPUPercent = math.Round(p.CPUSeconds / phase * 100)
 		}
+		p.CPUUsPerMessage = perUnit(p.CPUSeconds*1e6, r.Messages.Acked)
+		p.CPUUsPerDelivery = perUnit(p.CPUSeconds*1e6, r.Messages.Delivered)
+		if r.Scenario == JoinStorm {
+			p.CPUUsPerJoin = perUnit(p.CPUSeconds*1e6, r.Connections.Joined)
+		}
 		r.Processes[name] = p
 	}
 	edgeName := "edge"
@@ -203,6 +345,7 @@ func (r *Result) finish(rn *run) {
 	put(edgeName, r.sysBase.edge, r.sysEnd.edge)
 	put("services", r.sysBase.services, r.sysEnd.services)
 	put("postgres", r.sysBase.store, r.sysEnd.store)
+	r.ratios(rn.obs)
 	if w, ok := r.Processes["workers"]; ok && phase > 0 {
 		w.CPUPercent = 0 // worker CPU is cumulative over the whole run, not the phase
 		r.Processes["workers"] = w
@@ -301,7 +444,8 @@ func (r *Result) WriteChart(w io.Writer) error {
 		h *Hist
 	}{{"end-to-end latency (sender timestamp → receiver)", &r.e2e}, {"send → ack latency", &r.ack},
 		{"schedule lag (how late sends left)", &r.lag}, {"connect latency (dial → connected frame)", &r.connect},
-		{"reconnect → rejoined (reconnect-storm)", &r.rejoin}} {
+		{"reconnect → rejoined (reconnect-storm)", &r.rejoin}, {"join latency (join sent → ack)", &r.join},
+		{"overload probe (join sent → ack)", &r.probe}, {"send → refusal (error frame)", &r.refusal}} {
 		if c.h.N > 0 {
 			charts = append(charts, buildChart(c.t, c.h))
 		}

@@ -29,6 +29,22 @@ type Target struct {
 	EdgePID, ServicesPID int
 	// StoreMatch finds the store's processes by command line (the bench's data dir).
 	StoreMatch string
+	// Admin HTTP addresses (/metrics, and /debug/pprof/ when TALIM_ADMIN_PPROF is
+	// set): ServicesAdmin by service name (chat, notification, presence) in the
+	// services' process, EdgeAdmin the edge's. Empty: not scraped.
+	ServicesAdmin map[string]string
+	EdgeAdmin     string
+}
+
+func (t *Target) adminAddrs() []string {
+	var as []string
+	for _, a := range t.ServicesAdmin {
+		as = append(as, a)
+	}
+	if t.EdgeAdmin != "" {
+		as = append(as, t.EdgeAdmin)
+	}
+	return as
 }
 
 // ChildEnv are the variables the bench sets for the system it starts, and documents
@@ -58,6 +74,9 @@ type SystemOptions struct {
 	Dir string
 	// Log receives the children's output (default: a file in the data dir).
 	Log io.Writer
+	// Pprof sets TALIM_ADMIN_PPROF=true for the children: their admin ports serve
+	// /debug/pprof/.
+	Pprof bool
 }
 
 // System is a started system: talim dev and maybe a standalone edge.
@@ -130,7 +149,13 @@ func StartSystem(ctx context.Context, o SystemOptions) (s *System, err error) {
 			return nil, err
 		}
 	}
-	p, err := freePorts(6)
+	p, err := freePorts(7)
+	if err != nil {
+		return nil, err
+	}
+	// talim dev's admin ports are base (edge), base+1 (chat), +2 (notification),
+	// +3 (presence): four free ports in a row.
+	adminBase, err := freeRun(4)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +163,9 @@ func StartSystem(ctx context.Context, o SystemOptions) (s *System, err error) {
 	s.GRPCAddr = fmt.Sprintf("127.0.0.1:%d", p[1])
 	s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", p[2])
 	env := append(os.Environ(), ChildEnv...)
+	if o.Pprof {
+		env = append(env, "TALIM_ADMIN_PPROF=true")
+	}
 	env = append(env, o.Env...)
 	devEnv := append(env,
 		"TALIM_DATA_DIR="+filepath.Join(s.dir, "data"),
@@ -146,7 +174,7 @@ func StartSystem(ctx context.Context, o SystemOptions) (s *System, err error) {
 		fmt.Sprintf("TALIM_DEV_NATS_ADDR=127.0.0.1:%d", p[2]),
 		fmt.Sprintf("TALIM_DEV_MONGO_ADDR=127.0.0.1:%d", p[3]),
 		fmt.Sprintf("TALIM_DEV_PG_PORT=%d", p[4]),
-		"TALIM_DEV_ADMIN_BASE_PORT=0",
+		fmt.Sprintf("TALIM_DEV_ADMIN_BASE_PORT=%d", adminBase),
 		"TALIM_DEV_STORE="+o.Store,
 	)
 	s.dev = exec.Command(o.Exe, "dev")
@@ -195,11 +223,17 @@ func StartSystem(ctx context.Context, o SystemOptions) (s *System, err error) {
 	s.StoreMatch = filepath.Join(s.dir, "data", "postgres")
 	s.EdgePID = s.dev.Process.Pid
 	s.WSURL = "ws://" + edgeAddr + "/ws"
+	s.ServicesAdmin = map[string]string{}
+	for i, name := range []string{"chat", "notification", "presence"} {
+		s.ServicesAdmin[name] = fmt.Sprintf("127.0.0.1:%d", adminBase+1+i)
+	}
+	s.EdgeAdmin = fmt.Sprintf("127.0.0.1:%d", adminBase)
 	if o.EdgeAlone {
 		alone := fmt.Sprintf("127.0.0.1:%d", p[5])
+		s.EdgeAdmin = fmt.Sprintf("127.0.0.1:%d", p[6])
 		s.edge = exec.Command(o.Exe, "bench", "edge")
 		s.edge.Env = append(env, "TALIM_EDGE_ADDR="+alone, "NATS_URL="+s.NATSURL,
-			"TALIM_JWT_SECRET="+s.JWTSecret, "TALIM_ADMIN_ADDR=127.0.0.1:0")
+			"TALIM_JWT_SECRET="+s.JWTSecret, "TALIM_ADMIN_ADDR="+s.EdgeAdmin)
 		s.edge.Stdout, s.edge.Stderr = logw, logw
 		if err := s.edge.Start(); err != nil {
 			return nil, fmt.Errorf("start standalone edge: %w", err)
@@ -211,6 +245,34 @@ func StartSystem(ctx context.Context, o SystemOptions) (s *System, err error) {
 		s.WSURL = "ws://" + alone + "/ws"
 	}
 	return s, nil
+}
+
+// freeRun returns the first of n consecutive free loopback ports (tried from
+// kernel-chosen ports; a port may still be taken by someone else before it is used).
+func freeRun(n int) (int, error) {
+	for range 50 {
+		ps, err := freePorts(1)
+		if err != nil {
+			return 0, err
+		}
+		base := ps[0]
+		if base+n-1 > 65535 {
+			continue
+		}
+		ok := true
+		for q := base + 1; q < base+n && ok; q++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free loopback ports", n)
 }
 
 func readTrim(p string) (string, error) {

@@ -38,6 +38,9 @@ type WorkerConfig struct {
 	Room       string `json:"room,omitempty"`
 	RoomPrefix string `json:"roomPrefix,omitempty"`
 	RoomSize   int    `json:"roomSize,omitempty"`
+	// ProbeRoom, when set, is the open room the overload probe joins for the first time
+	// (empty: the probe joins the connection's own room again).
+	ProbeRoom string `json:"probeRoom,omitempty"`
 	// SenderEvery: global user g may send when g%SenderEvery == 0 (1: everybody).
 	SenderEvery int     `json:"senderEvery,omitempty"`
 	ConnectRate float64 `json:"connectRate"` // connections/s of this worker
@@ -46,17 +49,21 @@ type WorkerConfig struct {
 
 // Cmd is a coordinator command (one JSON line on the worker's stdin).
 type Cmd struct {
-	Op         string  `json:"op"` // connect, join, send, drop, report, exit
+	Op         string  `json:"op"` // connect, join, send, drop, probe, report, exit
 	Rate       float64 `json:"rate,omitempty"`
 	StartNs    int64   `json:"startNs,omitempty"`
 	DurationMs int64   `json:"durationMs,omitempty"`
 	WindowMs   int64   `json:"windowMs,omitempty"`
 	TimeoutMs  int64   `json:"timeoutMs,omitempty"`
+	// Inflight bounds the joins in flight (join; default 256); Max the probing
+	// connections (probe; default 20).
+	Inflight int `json:"inflight,omitempty"`
+	Max      int `json:"max,omitempty"`
 }
 
 // Event is a worker's answer (one JSON line on its stdout).
 type Event struct {
-	Type     string       `json:"type"` // ready, connected, joined, sent, dropped, progress, report, error
+	Type     string       `json:"type"` // ready, connected, joined, sent, dropped, probed, progress, report, error
 	Worker   int          `json:"worker"`
 	OK       int64        `json:"ok,omitempty"`
 	Failed   int64        `json:"failed,omitempty"`
@@ -72,30 +79,43 @@ type Progress struct {
 	Sent      int64 `json:"sent"`
 	Acked     int64 `json:"acked"`
 	Delivered int64 `json:"delivered"`
+	Recovered int64 `json:"recovered,omitempty"`
+	Rejoined  int64 `json:"rejoined,omitempty"`
+	Refused   int64 `json:"refused,omitempty"` // sends answered with an error
 }
 
 // WorkerStats is a worker's final report.
 type WorkerStats struct {
-	Conns        int64                 `json:"conns"`
-	ConnFailed   int64                 `json:"connFailed"`
-	Sent         int64                 `json:"sent"`
-	SendFailed   int64                 `json:"sendFailed"`
-	Acked        int64                 `json:"acked"`
-	Deliveries   int64                 `json:"deliveries"` // every chat-message/notification frame
-	Recovered    int64                 `json:"recovered"`  // new seqs from history (resume)
-	Reconnected  int64                 `json:"reconnected"`
-	Errors       map[string]int64      `json:"errors,omitempty"`
-	Other        map[string]int64      `json:"other,omitempty"`
-	Closes       map[string]int64      `json:"closes,omitempty"`
-	Rooms        map[string]*RoomStats `json:"rooms,omitempty"`
-	E2E          Sparse                `json:"e2e"`
-	Ack          Sparse                `json:"ack"`
-	Lag          Sparse                `json:"lag"`
-	Connect      Sparse                `json:"connect"`
-	Rejoin       Sparse                `json:"rejoin"`
-	CPUSeconds   float64               `json:"cpuSeconds"`
-	RSSBytes     int64                 `json:"rssBytes"`
-	MaxLagMicros int64                 `json:"maxLagUs"`
+	Conns       int64 `json:"conns"`
+	ConnFailed  int64 `json:"connFailed"`
+	Sent        int64 `json:"sent"`
+	SendFailed  int64 `json:"sendFailed"`
+	Acked       int64 `json:"acked"`
+	Deliveries  int64 `json:"deliveries"` // every chat-message/notification frame
+	Recovered   int64 `json:"recovered"`  // new seqs from history (resume)
+	Reconnected int64 `json:"reconnected"`
+	Rejoined    int64 `json:"rejoined"`
+	// ReconnectedInSend: reconnects (dial done) before the send phase's scheduled end.
+	ReconnectedInSend int64 `json:"reconnectedInSend"`
+	// RejoinedInSend: rejoins acknowledged before the send phase's scheduled end.
+	RejoinedInSend int64                       `json:"rejoinedInSend"`
+	Errors         map[string]int64            `json:"errors,omitempty"`
+	Codes          map[string]map[string]int64 `json:"codes,omitempty"` // error frames by command (send, join, rejoin, probe, …) and code
+	Join           Sparse                      `json:"join"`
+	Probe          Sparse                      `json:"probe"`
+	Refusal        Sparse                      `json:"refusal"`    // send → error frame
+	RetryAfter     Sparse                      `json:"retryAfter"` // retryAfterMs of rate_limited, in µs
+	Other          map[string]int64            `json:"other,omitempty"`
+	Closes         map[string]int64            `json:"closes,omitempty"`
+	Rooms          map[string]*RoomStats       `json:"rooms,omitempty"`
+	E2E            Sparse                      `json:"e2e"`
+	Ack            Sparse                      `json:"ack"`
+	Lag            Sparse                      `json:"lag"`
+	Connect        Sparse                      `json:"connect"`
+	Rejoin         Sparse                      `json:"rejoin"`
+	CPUSeconds     float64                     `json:"cpuSeconds"`
+	RSSBytes       int64                       `json:"rssBytes"`
+	MaxLagMicros   int64                       `json:"maxLagUs"`
 }
 
 type worker struct {
@@ -104,15 +124,17 @@ type worker struct {
 	out   *json.Encoder
 	outMu sync.Mutex
 
-	dropWindow time.Duration
+	dropWindow atomic.Int64 // ns
+	sendEndNs  atomic.Int64 // scheduled end of the running send phase
 
-	mu                             sync.Mutex
-	e2e, ack, lag, connect, rejoin Hist
-	errs, other, closes            map[string]int64
-	roomAcks                       map[string]*RoomStats
+	mu                                                          sync.Mutex
+	e2e, ack, lag, connect, rejoin, join, probe, refusal, retry Hist
+	errs, other, closes                                         map[string]int64
+	codes                                                       map[string]map[string]int64
+	roomAcks                                                    map[string]*RoomStats
 
 	nconns, nfailed, sent, nSendFailed, acks, deliveries, recov atomic.Int64
-	reconnected                                                 atomic.Int64
+	reconnected, rejoinedN, rejoinedInSend, reconnectedInSend   atomic.Int64
 }
 
 func (w *worker) token(user string) (string, error) {
@@ -174,13 +196,56 @@ func (w *worker) acked(room string, latNs, seq int64) {
 	w.mu.Unlock()
 }
 
-func (w *worker) sendFailed(code string) {
-	w.sendFailed0()
-	w.countErr("send: " + code)
+// refused counts an error frame answering command op (send, join, rejoin, probe,
+// history, other) by code; lat is the time from the command to the error (-1:
+// unknown) and retryAfterMs the frame's retryAfterMs (0: none).
+func (w *worker) refused(op, code string, lat time.Duration, retryAfterMs int64) {
+	if op == "send" {
+		w.sendFailed0()
+	}
+	w.countErr(op + ": " + code)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.codes == nil {
+		w.codes = map[string]map[string]int64{}
+	}
+	m := w.codes[op]
+	if m == nil {
+		m = map[string]int64{}
+		w.codes[op] = m
+	}
+	if len(m) < 50 {
+		m[code]++
+	}
+	if op == "send" && lat >= 0 {
+		w.refusal.RecordDuration(lat)
+	}
+	if retryAfterMs > 0 {
+		w.retry.Record(retryAfterMs * 1000)
+	}
 }
-func (w *worker) sendFailed0()             { w.nSendFailed.Add(1) }
-func (w *worker) recovered(n int64)        { w.recov.Add(n) }
-func (w *worker) rejoined(d time.Duration) { w.mu.Lock(); w.rejoin.RecordDuration(d); w.mu.Unlock() }
+
+func (w *worker) sendFailed0()      { w.nSendFailed.Add(1) }
+func (w *worker) recovered(n int64) { w.recov.Add(n) }
+
+// rejoined records a resumed join acknowledged d after its reconnect began.
+func (w *worker) rejoined(d time.Duration, now time.Time) {
+	w.rejoinedN.Add(1)
+	if end := w.sendEndNs.Load(); end != 0 && now.UnixNano() <= end {
+		w.rejoinedInSend.Add(1)
+	}
+	w.record(&w.rejoin, d)
+}
+
+// reconnectedNow counts a reconnect (the new connection is up).
+func (w *worker) reconnectedNow() {
+	w.reconnected.Add(1)
+	if end := w.sendEndNs.Load(); end != 0 && time.Now().UnixNano() <= end {
+		w.reconnectedInSend.Add(1)
+	}
+}
+
+func (w *worker) record(h *Hist, d time.Duration) { w.mu.Lock(); h.RecordDuration(d); w.mu.Unlock() }
 
 // RunWorker is the worker process: it reads its WorkerConfig and then commands from
 // in, and writes events to out, until "exit", EOF or ctx ends.
@@ -197,10 +262,16 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err := w.validate(); err != nil {
 		return err
 	}
+	// The send phase and the probe run in their own goroutines, so a drop (the
+	// reconnect storm) or a probe is handled while messages are being sent; they are
+	// owned here: cancelled and waited for before the connections close.
+	var bg sync.WaitGroup
+	var sending, probing atomic.Bool
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	defer w.closeAll()
-	go w.progressLoop(ctx)
+	defer bg.Wait()
+	defer cancel()
+	bg.Go(func() { w.progressLoop(ctx) })
 	w.emit(Event{Type: "ready"})
 	for sc.Scan() {
 		var c Cmd
@@ -214,7 +285,17 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		case "join":
 			w.joinAll(ctx, c)
 		case "send":
-			w.sendPhase(ctx, c)
+			if !sending.CompareAndSwap(false, true) {
+				w.emit(Event{Type: "error", Error: "send: a send phase is already running"})
+				continue
+			}
+			bg.Go(func() { defer sending.Store(false); w.sendPhase(ctx, c) })
+		case "probe":
+			if !probing.CompareAndSwap(false, true) {
+				w.emit(Event{Type: "error", Error: "probe: a probe is already running"})
+				continue
+			}
+			bg.Go(func() { defer probing.Store(false); w.probeAll(ctx, c) })
 		case "drop":
 			w.dropAll(c)
 		case "report":
@@ -265,7 +346,8 @@ func (w *worker) progressLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.emit(Event{Type: "progress", Progress: &Progress{Conns: w.nconns.Load(), Sent: w.sent.Load(), Acked: w.acks.Load(), Delivered: w.deliveries.Load()}})
+			w.emit(Event{Type: "progress", Progress: &Progress{Conns: w.nconns.Load(), Sent: w.sent.Load(), Acked: w.acks.Load(), Delivered: w.deliveries.Load(),
+				Recovered: w.recov.Load(), Rejoined: w.rejoinedN.Load(), Refused: w.nSendFailed.Load()}})
 		}
 	}
 }
@@ -360,42 +442,111 @@ func isClosed(ch chan struct{}) bool {
 	}
 }
 
-// joinAll joins every connected connection to its room (at most 256 joins in flight).
+// joinAll joins every connected connection to its room, with at most c.Inflight
+// joins in flight (default 256): a join's latency (sent → ack) goes to the join
+// histogram, an error frame counts as a failure by code (the reader does both).
 func (w *worker) joinAll(ctx context.Context, c Cmd) {
 	start := time.Now()
 	timeout := time.Duration(c.TimeoutMs) * time.Millisecond
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	deadline := time.After(timeout)
-	var ok, failed int64
+	jctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	inflight := c.Inflight
+	if inflight <= 0 {
+		inflight = 256
+	}
+	var ok, failed atomic.Int64
 	cs := w.live()
-	const inflight = 256
-	for i := 0; i < len(cs); i += inflight {
-		batch := cs[i:min(i+inflight, len(cs))]
-		for _, cn := range batch {
-			if err := cn.sendJoin(0, false); err != nil {
-				w.countErr("join write: " + shortErr(err))
-			}
+	sem := make(chan struct{}, inflight)
+	var wg sync.WaitGroup
+	for k, cn := range cs {
+		select {
+		case sem <- struct{}{}:
+		case <-jctx.Done():
+			failed.Add(int64(len(cs) - k)) // never sent: out of time
+			w.countErr("join: not sent within the timeout")
+			wg.Wait()
+			w.emit(Event{Type: "joined", OK: ok.Load(), Failed: failed.Load(), Millis: time.Since(start).Milliseconds()})
+			return
 		}
-		for _, cn := range batch {
-			select {
-			case <-cn.joined:
-				cn.mu.Lock()
-				if cn.hasBase {
-					ok++
-				} else {
-					failed++
-				}
-				cn.mu.Unlock()
-			case <-deadline:
-				failed++
-			case <-ctx.Done():
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := cn.sendJoin(0, false); err != nil {
+				failed.Add(1)
+				w.countErr("join write: " + shortErr(err))
 				return
 			}
+			select {
+			case <-cn.joined:
+				if cn.hasBaseLocked() {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			case <-jctx.Done():
+				failed.Add(1)
+				w.countErr("join: no answer within the timeout")
+			}
+		})
+	}
+	wg.Wait()
+	w.emit(Event{Type: "joined", OK: ok.Load(), Failed: failed.Load(), Millis: time.Since(start).Milliseconds()})
+}
+
+// probeAll sends one join from each of up to c.Max connections (default 20) at
+// once, to the probe room (a first join) or to their own room, and waits for the
+// answers (at most c.TimeoutMs, default 10 s): latency and codes are recorded by the
+// reader; an unanswered probe counts as probe: timeout.
+func (w *worker) probeAll(ctx context.Context, c Cmd) {
+	n := c.Max
+	if n <= 0 {
+		n = 20
+	}
+	timeout := time.Duration(c.TimeoutMs) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	var cs []*conn
+	for _, cn := range w.live() {
+		if len(cs) == n {
+			break
+		}
+		if cn.hasBaseLocked() && cn.isUp() {
+			cs = append(cs, cn)
 		}
 	}
-	w.emit(Event{Type: "joined", OK: ok, Failed: failed, Millis: time.Since(start).Milliseconds()})
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	for _, cn := range cs {
+		ch := make(chan bool, 1)
+		cn.probeWait.Store(&ch)
+		if err := cn.sendProbe(w.cfg.ProbeRoom); err != nil {
+			cn.probeWait.Store(nil)
+			failed.Add(1)
+			w.refused("probe", "write: "+shortErr(err), -1, 0)
+			continue
+		}
+		wg.Go(func() {
+			defer cn.probeWait.Store(nil)
+			select {
+			case good := <-ch:
+				if good {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			case <-pctx.Done():
+				failed.Add(1)
+				w.refused("probe", "timeout", -1, 0)
+			}
+		})
+	}
+	wg.Wait()
+	w.emit(Event{Type: "probed", OK: ok.Load(), Failed: failed.Load()})
 }
 
 // sendPhase sends Rate messages/s for Duration from the worker's sender connections,
@@ -409,8 +560,12 @@ func (w *worker) sendPhase(ctx context.Context, c Cmd) {
 		}
 	}
 	d := time.Duration(c.DurationMs) * time.Millisecond
+	w.sendEndNs.Store(time.Unix(0, c.StartNs).Add(d).UnixNano())
 	if len(senders) == 0 || c.Rate <= 0 {
-		time.Sleep(time.Until(time.Unix(0, c.StartNs).Add(d)))
+		select {
+		case <-time.After(time.Until(time.Unix(0, c.StartNs).Add(d))):
+		case <-ctx.Done():
+		}
 		w.emit(Event{Type: "sent"})
 		return
 	}
@@ -423,7 +578,10 @@ func (w *worker) sendPhase(ctx context.Context, c Cmd) {
 			break
 		}
 		if from == to {
-			time.Sleep(wait)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
 			continue
 		}
 		w.mu.Lock()
@@ -433,6 +591,9 @@ func (w *worker) sendPhase(ctx context.Context, c Cmd) {
 		w.mu.Unlock()
 		for i := from; i < to; i++ {
 			cn := senders[rand.IntN(len(senders))]
+			for try := 0; try < 8 && cn.dropping.Load(); try++ { // reconnecting: another sender
+				cn = senders[rand.IntN(len(senders))]
+			}
 			if err := cn.send(pad); err != nil {
 				w.sendFailed0()
 				w.countErr("send write: " + shortErr(err))
@@ -451,7 +612,7 @@ func (c *conn) hasBaseLocked() bool {
 }
 
 func (w *worker) dropAll(c Cmd) {
-	w.dropWindow = time.Duration(c.WindowMs) * time.Millisecond
+	w.dropWindow.Store(int64(time.Duration(c.WindowMs) * time.Millisecond))
 	for _, cn := range w.live() {
 		cn.drop()
 	}
@@ -469,6 +630,7 @@ func (w *worker) closeAll() {
 func (w *worker) stats() *WorkerStats {
 	s := &WorkerStats{Conns: w.nconns.Load(), ConnFailed: w.nfailed.Load(), Sent: w.sent.Load(), SendFailed: w.nSendFailed.Load(),
 		Acked: w.acks.Load(), Deliveries: w.deliveries.Load(), Recovered: w.recov.Load(), Reconnected: w.reconnected.Load(),
+		Rejoined: w.rejoinedN.Load(), RejoinedInSend: w.rejoinedInSend.Load(), ReconnectedInSend: w.reconnectedInSend.Load(),
 		Rooms: map[string]*RoomStats{}}
 	for _, c := range w.conns {
 		if c == nil || !isClosed(c.connected) {
@@ -503,8 +665,15 @@ func (w *worker) stats() *WorkerStats {
 		r.AckedMax = max(r.AckedMax, a.AckedMax)
 	}
 	s.E2E, s.Ack, s.Lag, s.Connect, s.Rejoin = w.e2e.Sparse(), w.ack.Sparse(), w.lag.Sparse(), w.connect.Sparse(), w.rejoin.Sparse()
+	s.Join, s.Probe, s.Refusal, s.RetryAfter = w.join.Sparse(), w.probe.Sparse(), w.refusal.Sparse(), w.retry.Sparse()
 	s.MaxLagMicros = w.lag.Max
 	s.Errors, s.Other, s.Closes = copyMap(w.errs), copyMap(w.other), copyMap(w.closes)
+	for op, m := range w.codes {
+		if s.Codes == nil {
+			s.Codes = map[string]map[string]int64{}
+		}
+		s.Codes[op] = copyMap(m)
+	}
 	w.mu.Unlock()
 	if ps, err := ReadProc(0); err == nil {
 		s.CPUSeconds, s.RSSBytes = ps.CPUSeconds, ps.RSSBytes
