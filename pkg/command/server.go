@@ -40,6 +40,17 @@ type Options struct {
 	// overload clients learn it in microseconds instead of after their timeout,
 	// and nothing queues that would still be worked on after it ends.
 	MaxQueue int
+	// MaxQueueDelay bounds how long a command may wait in the queue (default
+	// 250ms): a command that waited longer is answered unavailable with a retry
+	// hint instead of run, so a backlog never turns into seconds of latency for
+	// everyone behind it.
+	MaxQueueDelay time.Duration
+}
+
+// queued is a command waiting for a worker.
+type queued struct {
+	m  *nats.Msg
+	at time.Time
 }
 
 // overloadRetry is the retry hint of a command refused because the queue was full.
@@ -51,7 +62,7 @@ type Server struct {
 	o        Options
 	handlers map[string]Handler
 	sub      *nats.Subscription
-	queue    chan *nats.Msg
+	queue    chan queued
 	quit     chan struct{}
 	stopped  atomic.Bool
 	wg       sync.WaitGroup
@@ -74,7 +85,10 @@ func New(nc *nats.Conn, o Options) *Server {
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = 2 * o.Concurrency
 	}
-	s := &Server{nc: nc, o: o, handlers: map[string]Handler{}, queue: make(chan *nats.Msg, o.MaxQueue), quit: make(chan struct{})}
+	if o.MaxQueueDelay <= 0 {
+		o.MaxQueueDelay = 250 * time.Millisecond
+	}
+	s := &Server{nc: nc, o: o, handlers: map[string]Handler{}, queue: make(chan queued, o.MaxQueue), quit: make(chan struct{})}
 	s.overload, _ = proto.Marshal(&edgev1.Reply{Error: &edgev1.Error{Code: CodeUnavailable,
 		Message: o.Service + " is overloaded; nothing was done, retry later", RetryAfterMs: overloadRetry.Milliseconds()}})
 	s.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -116,15 +130,12 @@ func (s *Server) Start() error {
 	sub, err := s.nc.QueueSubscribe(subject.CommandWildcard(s.o.Service), s.o.Service, func(m *nats.Msg) {
 		if !s.stopped.Load() {
 			select {
-			case s.queue <- m:
+			case s.queue <- queued{m: m, at: time.Now()}:
 				return
 			default:
 			}
 		}
-		s.shed.WithLabelValues("overload").Inc()
-		if m.Reply != "" {
-			_ = m.Respond(s.overload)
-		}
+		s.refuse(m, "overload")
 	})
 	if err != nil {
 		s.stopped.Store(true)
@@ -143,18 +154,35 @@ func (s *Server) work() {
 	defer s.wg.Done()
 	for {
 		select {
-		case m := <-s.queue:
-			s.serve(m)
+		case q := <-s.queue:
+			s.take(q)
 		case <-s.quit:
 			for {
 				select {
-				case m := <-s.queue:
-					s.serve(m)
+				case q := <-s.queue:
+					s.take(q)
 				default:
 					return
 				}
 			}
 		}
+	}
+}
+
+// take runs a queued command, or refuses it when it waited too long.
+func (s *Server) take(q queued) {
+	if time.Since(q.at) > s.o.MaxQueueDelay {
+		s.refuse(q.m, "queued_too_long")
+		return
+	}
+	s.serve(q.m)
+}
+
+// refuse answers m unavailable with a retry hint without running it.
+func (s *Server) refuse(m *nats.Msg, reason string) {
+	s.shed.WithLabelValues(reason).Inc()
+	if m.Reply != "" {
+		_ = m.Respond(s.overload)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,7 @@ func TestServer_StopWaitsForRunningHandlers(t *testing.T) {
 func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
 	t.Parallel()
 	nc := natsConn(t)
-	s := New(nc, Options{Service: "busy", Concurrency: 1, MaxQueue: 1})
+	s := New(nc, Options{Service: "busy", Concurrency: 1, MaxQueue: 1, MaxQueueDelay: time.Hour})
 	started, release := make(chan struct{}, 8), make(chan struct{})
 	var ran atomicCount
 	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
@@ -251,5 +252,66 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A command that waited in the queue longer than MaxQueueDelay is refused
+// without running: under a backlog, latency stays bounded for everyone.
+func TestServer_RefusesCommandsQueuedTooLong(t *testing.T) {
+	t.Parallel()
+	nc := natsConn(t)
+	s := New(nc, Options{Service: "slowq", Concurrency: 1, MaxQueue: 8, MaxQueueDelay: time.Millisecond})
+	started, release := make(chan struct{}, 8), make(chan struct{})
+	var ran atomicCount
+	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		ran.add()
+		started <- struct{}{}
+		<-release
+		return OK(map[string]bool{"done": true})
+	})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Stop(ctx)
+	}()
+	b, _ := proto.Marshal(&edgev1.Command{Identity: &edgev1.Identity{UserId: "u"}, Event: "work"})
+	replies := make(chan *edgev1.Reply, 2)
+	request := func() {
+		m, err := nc.Request(subject.Command("slowq", "work"), b, 10*time.Second)
+		var r edgev1.Reply
+		if err == nil && proto.Unmarshal(m.Data, &r) == nil {
+			replies <- &r
+		}
+	}
+	go request()
+	select {
+	case <-started: // the first occupies the only worker
+	case <-time.After(10 * time.Second):
+		t.Fatal("first command did not start")
+	}
+	go request()
+	waitFor(t, func() bool { return len(s.queue) == 1 })
+	// Not synchronisation: the queued command must be older than MaxQueueDelay
+	// when the worker takes it.
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	var codes []string
+	for range 2 {
+		select {
+		case r := <-replies:
+			codes = append(codes, r.GetError().GetCode())
+		case <-time.After(10 * time.Second):
+			t.Fatal("missing reply")
+		}
+	}
+	slices.Sort(codes)
+	if codes[0] != "" || codes[1] != CodeUnavailable {
+		t.Fatalf("codes = %q, want one ok and one unavailable", codes)
+	}
+	if n := ran.get(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
 	}
 }

@@ -313,7 +313,7 @@ func TestSequencer_HintAvoidsColdReadAndStaleHintIsSafe(t *testing.T) {
 	s := NewSequencer(SequencerOptions{Store: cs, Lanes: 1})
 	var last int64
 	for i := range 3 {
-		m, _, err := s.AppendAfter(ctx, msg("h", "u", fmt.Sprintf("k%d", i)), 0)
+		m, _, err := s.AppendAfter(ctx, msg("h", "u", fmt.Sprintf("k%d", i)), -1)
 		if err != nil {
 			t.Fatal(err)
 		}

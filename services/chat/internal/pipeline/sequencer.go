@@ -62,6 +62,11 @@ type SequencerOptions struct {
 	// it Append refuses at once (unavailable with a retry hint) instead of queueing
 	// behind a store that is not keeping up.
 	MaxPending int
+	// MaxWait bounds how long a send may wait in its lane before its batch is
+	// written (default 500ms); an older one is refused (unavailable, retry hint,
+	// nothing stored), so a store that falls behind shows as fast refusals, not
+	// as acks that take seconds.
+	MaxWait time.Duration
 }
 
 // busyRetry is the retry hint of a send refused because its lane was full.
@@ -94,7 +99,8 @@ type lane struct {
 type request struct {
 	ctx   context.Context
 	msg   store.Message
-	known int64 // a seq of the room known to be stored (hint; 0: none)
+	known int64 // a seq of the room known to be stored (hint; negative: none)
+	at    time.Time
 	done  chan result
 }
 
@@ -122,6 +128,9 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 2 * o.MaxBatch
 	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 500 * time.Millisecond
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -146,16 +155,17 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 // message. When a message with the same id (same room, sender and clientMsgId) is
 // already stored, it returns that one and dup = true; nothing new is stored.
 func (s *Sequencer) Append(ctx context.Context, msg store.Message) (store.Message, bool, error) {
-	return s.AppendAfter(ctx, msg, 0)
+	return s.AppendAfter(ctx, msg, -1)
 }
 
 // AppendAfter is Append with a hint: known is a seq of the room known to be
-// stored (e.g. the room's lastSeq from the member cache; 0: none). A room whose
+// stored (e.g. the room's lastSeq from the member cache, 0 for a room that had
+// no message; negative: no hint). A room whose
 // next seq is not cached starts from known+1 without reading the store; a stale
 // hint costs one seq conflict, never a gap (every seq up to a stored one is
 // stored).
 func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known int64) (store.Message, bool, error) {
-	req := &request{ctx: ctx, msg: msg, known: known, done: make(chan result, 1)}
+	req := &request{ctx: ctx, msg: msg, known: known, at: time.Now(), done: make(chan result, 1)}
 	l := s.lanes[maphash.String(s.seed, msg.RoomID)%uint64(len(s.lanes))]
 	l.mu.Lock()
 	if len(l.pending) >= s.o.MaxPending {
@@ -215,7 +225,7 @@ func (g *group) finish(r result) {
 // that is stored (seqs assigned); rest waits for an insert.
 type chain struct {
 	room     string
-	known    int64 // highest hint of the chain's sends
+	known    int64 // highest hint of the chain's sends (negative: none)
 	stored   []*group
 	rest     []*group
 	attempts int
@@ -250,6 +260,12 @@ func (s *Sequencer) commit(batch []*request) {
 			r.done <- result{err: fmt.Errorf("store message: %w: %w", command.ErrUnavailable, err)}
 			continue
 		}
+		if time.Since(r.at) > s.o.MaxWait {
+			s.refused.Inc()
+			r.done <- result{err: &command.Error{Code: command.CodeUnavailable,
+				Message: "the message store is behind; nothing was stored, retry later", RetryAfterMs: busyRetry.Milliseconds()}}
+			continue
+		}
 		if g, ok := byID[r.msg.ID]; ok {
 			g.waiters = append(g.waiters, r)
 			continue
@@ -258,7 +274,7 @@ func (s *Sequencer) commit(batch []*request) {
 		byID[r.msg.ID] = g
 		c, ok := byRoom[r.msg.RoomID]
 		if !ok {
-			c = &chain{room: r.msg.RoomID}
+			c = &chain{room: r.msg.RoomID, known: -1}
 			byRoom[c.room] = c
 			chains = append(chains, c)
 		}
@@ -305,7 +321,7 @@ func (s *Sequencer) loadNext(ctx context.Context, chains []*chain, refresh bool)
 		switch {
 		case refresh && !c.fresh:
 			ids = append(ids, c.room)
-		case !ok && c.known > 0 && !refresh:
+		case !ok && c.known >= 0 && !refresh:
 			s.next[c.room] = c.known + 1 // the hint: no read
 		case !ok:
 			ids = append(ids, c.room)
