@@ -43,8 +43,8 @@ type FanoutOptions struct {
 	// much latency. Small rooms are never delayed. Negative: no spacing.
 	BigRoomInterval time.Duration
 	BigRoom         int
-	Logger     *slog.Logger
-	Registry   prometheus.Registerer
+	Logger          *slog.Logger
+	Registry        prometheus.Registerer
 }
 
 // DefaultWorkers bounds how many rooms publish at once.
