@@ -41,7 +41,7 @@ type Options struct {
 	// and nothing queues that would still be worked on after it ends.
 	MaxQueue int
 	// MaxQueueDelay bounds how long a command may wait in the queue (default
-	// 250ms): a command that waited longer is answered unavailable with a retry
+	// 2s): a command that waited longer is answered unavailable with a retry
 	// hint instead of run, so a backlog never turns into seconds of latency for
 	// everyone behind it.
 	MaxQueueDelay time.Duration
@@ -86,7 +86,7 @@ func New(nc *nats.Conn, o Options) *Server {
 		o.MaxQueue = 2 * o.Concurrency
 	}
 	if o.MaxQueueDelay <= 0 {
-		o.MaxQueueDelay = 250 * time.Millisecond
+		o.MaxQueueDelay = 2 * time.Second
 	}
 	s := &Server{nc: nc, o: o, handlers: map[string]Handler{}, queue: make(chan queued, o.MaxQueue), quit: make(chan struct{})}
 	s.overload, _ = proto.Marshal(&edgev1.Reply{Error: &edgev1.Error{Code: CodeUnavailable,

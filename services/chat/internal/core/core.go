@@ -152,7 +152,7 @@ func (c *Core) Close(ctx context.Context) {
 	<-c.done
 	c.typing.stopAll()
 	c.joins.Close()
-	if err := c.seq.Flush(ctx); err != nil {
+	if err := c.seq.Close(ctx); err != nil {
 		c.log.Warn("room summaries not written before shutdown", "err", err)
 	}
 	c.fanout.Close(ctx)

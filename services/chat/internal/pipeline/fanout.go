@@ -30,7 +30,7 @@ type FanoutOptions struct {
 	// MaxRound bounds the deliveries of one room published per round (default 64).
 	MaxRound int
 	// MaxRoomQueue and MaxRoomDelay bound one room's backlog: past either, Busy
-	// reports the room (defaults 256 deliveries, 300 ms).
+	// reports the room (defaults 1,024 deliveries, 2 s).
 	MaxRoomQueue int
 	MaxRoomDelay time.Duration
 	// MaxBacklog bounds the publishes (deliveries × members) queued across rooms;
@@ -109,10 +109,10 @@ func NewFanout(o FanoutOptions) *Fanout {
 		o.MaxRound = 64
 	}
 	if o.MaxRoomQueue <= 0 {
-		o.MaxRoomQueue = 256
+		o.MaxRoomQueue = 1024
 	}
 	if o.MaxRoomDelay <= 0 {
-		o.MaxRoomDelay = 300 * time.Millisecond
+		o.MaxRoomDelay = 2 * time.Second
 	}
 	if o.MaxBacklog <= 0 {
 		o.MaxBacklog = 500_000
@@ -183,7 +183,7 @@ func (f *Fanout) Busy(roomID string) (bool, time.Duration) {
 	}
 	if len(q.ds) >= f.o.MaxRoomQueue || time.Since(q.ds[0].at) > f.o.MaxRoomDelay {
 		f.refused.Inc()
-		return true, max(f.o.MaxRoomDelay, 250*time.Millisecond)
+		return true, min(f.o.MaxRoomDelay, time.Second)
 	}
 	return false, 0
 }

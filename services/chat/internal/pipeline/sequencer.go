@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,11 +63,6 @@ type SequencerOptions struct {
 	// it Append refuses at once (unavailable with a retry hint) instead of queueing
 	// behind a store that is not keeping up.
 	MaxPending int
-	// MaxWait bounds how long a send may wait in its lane before its batch is
-	// written (default 500ms); an older one is refused (unavailable, retry hint,
-	// nothing stored), so a store that falls behind shows as fast refusals, not
-	// as acks that take seconds.
-	MaxWait time.Duration
 }
 
 // busyRetry is the retry hint of a send refused because its lane was full.
@@ -80,6 +76,10 @@ type Sequencer struct {
 	mu    sync.Mutex
 	next  map[string]int64 // next seq per room, as far as this instance knows
 	sum   summaries
+
+	closeMu sync.RWMutex   // held (read) while a send is queued; Close takes it to set closing
+	closing atomic.Bool    // Close was called: sends are refused
+	lanesWG sync.WaitGroup // running lane writers
 
 	stored    prometheus.Counter
 	dups      prometheus.Counter
@@ -100,7 +100,6 @@ type request struct {
 	ctx   context.Context
 	msg   store.Message
 	known int64 // a seq of the room known to be stored (hint; negative: none)
-	at    time.Time
 	done  chan result
 }
 
@@ -127,9 +126,6 @@ func NewSequencer(o SequencerOptions) *Sequencer {
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 2 * o.MaxBatch
-	}
-	if o.MaxWait <= 0 {
-		o.MaxWait = 500 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -165,11 +161,17 @@ func (s *Sequencer) Append(ctx context.Context, msg store.Message) (store.Messag
 // hint costs one seq conflict, never a gap (every seq up to a stored one is
 // stored).
 func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known int64) (store.Message, bool, error) {
-	req := &request{ctx: ctx, msg: msg, known: known, at: time.Now(), done: make(chan result, 1)}
+	req := &request{ctx: ctx, msg: msg, known: known, done: make(chan result, 1)}
 	l := s.lanes[maphash.String(s.seed, msg.RoomID)%uint64(len(s.lanes))]
+	s.closeMu.RLock()
+	if s.closing.Load() {
+		s.closeMu.RUnlock()
+		return store.Message{}, false, fmt.Errorf("store message: %w: chat is shutting down", command.ErrUnavailable)
+	}
 	l.mu.Lock()
 	if len(l.pending) >= s.o.MaxPending {
 		l.mu.Unlock()
+		s.closeMu.RUnlock()
 		s.refused.Inc()
 		return store.Message{}, false, &command.Error{Code: command.CodeUnavailable,
 			Message: "the message store is behind; nothing was stored, retry later", RetryAfterMs: busyRetry.Milliseconds()}
@@ -177,7 +179,11 @@ func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known in
 	l.pending = append(l.pending, req)
 	start := !l.running
 	l.running = true
+	if start {
+		s.lanesWG.Add(1)
+	}
 	l.mu.Unlock()
+	s.closeMu.RUnlock()
 	if start {
 		go s.run(l)
 	}
@@ -193,6 +199,7 @@ func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known in
 // timer: what arrived while the previous batch was in flight), stores it, repeats
 // until the queue is empty, then exits.
 func (s *Sequencer) run(l *lane) {
+	defer s.lanesWG.Done()
 	for {
 		l.mu.Lock()
 		n := min(len(l.pending), s.o.MaxBatch)
@@ -258,12 +265,6 @@ func (s *Sequencer) commit(batch []*request) {
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- result{err: fmt.Errorf("store message: %w: %w", command.ErrUnavailable, err)}
-			continue
-		}
-		if time.Since(r.at) > s.o.MaxWait {
-			s.refused.Inc()
-			r.done <- result{err: &command.Error{Code: command.CodeUnavailable,
-				Message: "the message store is behind; nothing was stored, retry later", RetryAfterMs: busyRetry.Milliseconds()}}
 			continue
 		}
 		if g, ok := byID[r.msg.ID]; ok {
@@ -521,192 +522,3 @@ func (s *Sequencer) forgetNext(roomID string) {
 
 // ConflictsMetric is the counter of inserts that lost a seq to another instance.
 func (s *Sequencer) ConflictsMetric() prometheus.Counter { return s.conflicts }
-
-// summaries is the write-behind of the denormalised room summaries (lastSeq,
-// lastMessage, lastActivityAt) and the senders' read markers. FerretDB runs every
-// update statement as its own query plus transaction (1–3 ms each over
-// PostgreSQL), so writing them before the ack cost two statements per message;
-// instead one writer per instance coalesces them per room and per (room, sender)
-// and writes them with chunked bulk updates while sends are acked as soon as the
-// messages are stored. Until written they are answered from memory
-// (Unflushed, UnflushedRead), so this instance's reads never see them older
-// than before; other instances may see them late by the writer's lag.
-//
-// Order: each round writes the read markers before the room summaries, so a
-// reader that sees a room's lastSeq >= s also sees the markers of the senders of
-// messages up to s written by this instance (a sender's own message never
-// counts as unread). Both updates only move forward ($max, lastSeq < s), so
-// rounds and instances cannot move them back.
-type summaries struct {
-	mu       sync.Mutex
-	rooms    map[string]store.Message // pending: newest stored message per room
-	marks    map[markKey]int64        // pending: sender read markers
-	flRooms  map[string]store.Message // being written
-	flMarks  map[markKey]int64
-	running  bool
-	failures int
-}
-
-type markKey struct{ room, user string }
-
-// summaryRetry is the pause after a failed summary write before it is retried.
-const summaryRetry = 200 * time.Millisecond
-
-func (m *summaries) add(s *Sequencer, lasts []store.Message, marks []store.ReadMark) {
-	m.mu.Lock()
-	if m.rooms == nil {
-		m.rooms, m.marks = map[string]store.Message{}, map[markKey]int64{}
-	}
-	for _, l := range lasts {
-		if cur, ok := m.rooms[l.RoomID]; !ok || l.Seq > cur.Seq {
-			m.rooms[l.RoomID] = l
-		}
-	}
-	for _, k := range marks {
-		key := markKey{k.RoomID, k.UserID}
-		m.marks[key] = max(m.marks[key], k.Seq)
-	}
-	start := !m.running
-	m.running = true
-	m.mu.Unlock()
-	if start {
-		go m.run(s)
-	}
-}
-
-// run writes pending summaries until none are left, then exits.
-func (m *summaries) run(s *Sequencer) {
-	for {
-		m.mu.Lock()
-		if len(m.rooms) == 0 && len(m.marks) == 0 {
-			m.running = false
-			m.mu.Unlock()
-			return
-		}
-		m.flRooms, m.flMarks = m.rooms, m.marks
-		m.rooms, m.marks = map[string]store.Message{}, map[markKey]int64{}
-		rooms, marks := m.flRooms, m.flMarks
-		m.mu.Unlock()
-
-		ml := make([]store.ReadMark, 0, len(marks))
-		for k, seq := range marks {
-			ml = append(ml, store.ReadMark{RoomID: k.room, UserID: k.user, Seq: seq})
-		}
-		rl := make([]store.Message, 0, len(rooms))
-		for _, l := range rooms {
-			rl = append(rl, l)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.o.WriteTimeout)
-		err := s.o.Store.AdvanceReads(ctx, ml)
-		if err == nil {
-			err = s.o.Store.AdvanceRooms(ctx, rl)
-		}
-		cancel()
-
-		m.mu.Lock()
-		if err != nil {
-			// Keep them pending (merged with newer ones) and retry after a pause.
-			for id, l := range rooms {
-				if cur, ok := m.rooms[id]; !ok || l.Seq > cur.Seq {
-					m.rooms[id] = l
-				}
-			}
-			for k, seq := range marks {
-				m.marks[k] = max(m.marks[k], seq)
-			}
-			m.failures++
-		}
-		m.flRooms, m.flMarks = nil, nil
-		m.mu.Unlock()
-		if err != nil {
-			s.o.Logger.Warn("write room summaries and read markers; retrying", "rooms", len(rooms), "markers", len(marks), "err", err)
-			time.Sleep(summaryRetry)
-		}
-	}
-}
-
-// Unflushed returns the newest message of roomID stored by this instance whose
-// room summary is not written yet (ok is false when there is none).
-func (s *Sequencer) Unflushed(roomID string) (store.Message, bool) {
-	m := &s.sum
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	a, okA := m.rooms[roomID]
-	b, okB := m.flRooms[roomID]
-	if okB && (!okA || b.Seq > a.Seq) {
-		return b, true
-	}
-	return a, okA
-}
-
-// UnflushedRead returns the read marker of userID in roomID that this instance
-// has not written yet (0 when none): the seq of their newest own message.
-func (s *Sequencer) UnflushedRead(roomID, userID string) int64 {
-	m := &s.sum
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := markKey{roomID, userID}
-	return max(m.marks[k], m.flMarks[k])
-}
-
-// Flush waits until the summary writer has written everything pending (or ctx
-// ends). Call it on shutdown after the last send was acked: summaries still in
-// memory at a crash are lost (a room's next message rewrites its summary; a lost
-// sender read marker makes their own last message count as unread until they
-// read).
-func (s *Sequencer) Flush(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		m := &s.sum
-		m.mu.Lock()
-		idle := !m.running && len(m.rooms) == 0 && len(m.marks) == 0
-		m.mu.Unlock()
-		if idle {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// FlushRoom waits until this instance has no room summary or read marker of
-// roomID pending or being written (or ctx ends). FerretDB v1 applies an update by
-// rewriting the whole document, so an update racing the summary writer on the
-// same document can lose the other's fields (e.g. archived, role, a newer read
-// marker): writers of rooms and memberships documents call FlushRoom first.
-func (s *Sequencer) FlushRoom(ctx context.Context, roomID string) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for {
-		m := &s.sum
-		m.mu.Lock()
-		_, a := m.rooms[roomID]
-		_, b := m.flRooms[roomID]
-		busy := a || b
-		for k := range m.marks {
-			if busy {
-				break
-			}
-			busy = k.room == roomID
-		}
-		for k := range m.flMarks {
-			if busy {
-				break
-			}
-			busy = k.room == roomID
-		}
-		m.mu.Unlock()
-		if !busy {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
