@@ -234,20 +234,6 @@ describe("socket.io-client v4 compatibility", { skip }, () => {
     for (let q = first; q <= Math.max(...sentSeqs); q++) assert.ok(seen.has(q), `gap at seq ${q}`);
   });
 
-  test("polling transport is refused with a message that says to use websocket", async () => {
-    const s = open({ transports: ["polling"] });
-    // engine.io-client reports a failed poll as "xhr poll error"; the HTTP status and
-    // the edge's explanation are on the error (and in the browser's network panel).
-    // err.context is the XMLHttpRequest, which the client aborts right after the
-    // handler returns: read responseText synchronously in the handler.
-    const [err, text] = await new Promise((resolve) => s.once("connect_error", (e) => resolve([e, e.context?.responseText])));
-    assert.equal(err.message, "xhr poll error");
-    assert.equal(err.description, 400);
-    const body = JSON.parse(text);
-    assert.equal(body.error.code, "bad_request");
-    assert.match(body.error.message, /only the websocket transport is supported: use transports: \["websocket"\]/);
-  });
-
   test("other namespaces get connect_error", async () => {
     const token = await tokenOf("s1");
     const s = io(`${BASE}/admin`, { transports: ["websocket"], reconnection: false, auth: { token } });
