@@ -169,7 +169,7 @@ describe("socket.io-client v4 compatibility", { skip }, () => {
     assert.equal(notification.body, "from the socket.io test");
   });
 
-  test("server-side close (token expiry, 4001): reconnects with a fresh token and resumes with sinceSeq", async (t) => {
+  for (const transports of [["websocket"], ["polling"]]) test(`server-side close (token expiry, 4001) on ${transports}: reconnects with a fresh token and resumes with sinceSeq`, async (t) => {
     if (!(await needTalim(t))) return;
     const u = (await devUsers()).s2;
     // The first token expires in 3 s: the edge then closes the socket (4001), which
@@ -182,7 +182,7 @@ describe("socket.io-client v4 compatibility", { skip }, () => {
       if (authCalls === 1) cb({ token: short });
       else tokenOf("s2").then((token) => cb({ token }));
     };
-    const s2 = open({ auth, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    const s2 = open({ auth, transports, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
     const seen = new Map(); // seq → message (live and replayed)
     let lastSeq = 0;
     const keep = (m) => {
@@ -213,7 +213,7 @@ describe("socket.io-client v4 compatibility", { skip }, () => {
     let sending = true;
     const sender = (async () => {
       for (let i = 0; sending; i++) {
-        const r = await t1.emitWithAck("send-chat-message", { roomId: ROOM, content: `${MARK} resume ${i}`, clientMsgId: `${MARK}-r${i}` });
+        const r = await t1.emitWithAck("send-chat-message", { roomId: ROOM, content: `${MARK} resume ${i}`, clientMsgId: `${MARK}-${transports}-r${i}` });
         assert.equal(r.error, undefined, JSON.stringify(r));
         sentSeqs.push(r.message.seq);
         await sleep(100);
