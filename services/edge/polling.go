@@ -200,13 +200,6 @@ func (r *pollRegistry) remove(ps *pollSession, after time.Duration) {
 	}
 }
 
-// count reports the sessions known (tests).
-func (r *pollRegistry) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.sessions)
-}
-
 // close ends every session still waiting for its CONNECT (accepted ones were
 // drained like any connection) and stops every timer. Called once the edge drained.
 func (r *pollRegistry) close() {
