@@ -338,7 +338,8 @@ func (ps *pollSession) get(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pollRespond(w, r, "text/plain; charset=UTF-8", payload)
 	if closing {
-		ps.reg.remove(ps, 0)
+		// Known a little longer: the client's own close POST may still be on its way.
+		ps.reg.remove(ps, pollLinger)
 	}
 }
 

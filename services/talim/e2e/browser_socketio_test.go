@@ -67,9 +67,11 @@ func TestBrowserSocketIODefaultOptions(t *testing.T) {
   const connected = (s) => new Promise((resolve, reject) => { s.once("connect", resolve); s.once("connect_error", reject); });
   window.__step = "connect";
   const s = io(base, { auth: { token: %s } });
+  const opened = [];
+  s.io.on("open", () => opened.push(s.io.engine.transport.name));
   await connected(s);
   window.__step = "upgrade";
-  const first = s.io.engine.transport.name, id = s.id;
+  const first = opened[0], id = s.id;
   await until(() => s.io.engine.transport.name === "websocket", "the upgrade");
   window.__step = "polling socket";
   const p = io(base, { auth: { token: %s }, transports: ["polling"], forceNew: true });
