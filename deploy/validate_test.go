@@ -420,10 +420,31 @@ func TestServicesRouteToDeclaredPorts(t *testing.T) {
 			}
 		}
 		ing := mustFind[*networkingv1.Ingress](t, objs, "edge")
-		for _, a := range []string{"nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"} {
-			if ing.Annotations[a] != "3600" {
-				t.Errorf("%s: Ingress %s = %q, want 3600", rel, a, ing.Annotations[a])
+		sio := mustFind[*networkingv1.Ingress](t, objs, "edge-socketio")
+		for _, in := range []*networkingv1.Ingress{ing, sio} {
+			for _, a := range []string{"nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"} {
+				if in.Annotations[a] != "3600" {
+					t.Errorf("%s: Ingress %s %s = %q, want 3600", rel, in.Name, a, in.Annotations[a])
+				}
 			}
+		}
+		// Affinity for Socket.IO long-polling only (docs/socketio.md); /ws stays non-sticky.
+		if a := ing.Annotations["nginx.ingress.kubernetes.io/affinity"]; a != "" {
+			t.Errorf("%s: Ingress edge has affinity %q: the native /ws path must stay non-sticky", rel, a)
+		}
+		if sio.Annotations["nginx.ingress.kubernetes.io/affinity"] != "cookie" ||
+			sio.Annotations["nginx.ingress.kubernetes.io/session-cookie-path"] != "/socket.io/" {
+			t.Errorf("%s: Ingress edge-socketio needs cookie affinity on /socket.io/: %v", rel, sio.Annotations)
+		}
+		for _, r := range sio.Spec.Rules {
+			for _, p := range r.HTTP.Paths {
+				if p.Path != "/socket.io/" {
+					t.Errorf("%s: Ingress edge-socketio routes %q: only /socket.io/ may be sticky", rel, p.Path)
+				}
+			}
+		}
+		if len(sio.Spec.Rules) != len(ing.Spec.Rules) || len(sio.Spec.Rules) > 0 && sio.Spec.Rules[0].Host != ing.Spec.Rules[0].Host {
+			t.Errorf("%s: Ingress edge-socketio and edge must serve the same host", rel)
 		}
 		for _, pdb := range all[*policyv1.PodDisruptionBudget](objs) {
 			sel, _ := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)

@@ -169,6 +169,7 @@ type Server struct {
 	protos   [maxProtocols]Protocol
 	poll     *netpoll.Poller // reads idle connections without a goroutine each (read.go); nil: goroutines
 	pings    *pingWheel      // server pings and idle closes of native connections
+	polls    *pollRegistry   // Socket.IO long-polling sessions (polling.go)
 
 	ln       net.Listener
 	httpSrv  *http.Server
@@ -243,6 +244,7 @@ func (s *Server) Run(ctx context.Context) error {
 		rt.Log.Warn("netpoll unavailable: one reading goroutine per connection", "err", err)
 	}
 	s.pings = newPingWheel(s.cfg.PingInterval)
+	s.polls = newPollRegistry(s, rt.InstanceID)
 	s.log = rt.Log
 	s.metrics = newMetrics(rt.Admin.Registry(), s)
 	s.disp = newDispatcher(s.log)
@@ -278,6 +280,7 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("edge: serve: %w", err)
 	}
 	s.drain()
+	s.polls.close()
 	if s.poll != nil {
 		s.poll.Close()
 	}

@@ -25,9 +25,10 @@ var webFS embed.FS
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.handleWS)
-	// Socket.IO compatibility (socketio.go); POST only to refuse polling clearly.
+	// Socket.IO compatibility: WebSocket (socketio.go) and long-polling (polling.go).
 	mux.HandleFunc("GET /socket.io/", s.handleSocketIO)
 	mux.HandleFunc("POST /socket.io/", s.handleSocketIO)
+	mux.HandleFunc("OPTIONS /socket.io/", s.handleSocketIOPreflight)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})

@@ -137,24 +137,39 @@ func appendErrorData(dst []byte, code, message string, retryAfterMs int64) []byt
 // Messages of the HTTP refusals specific to /socket.io/ (a socket.io-client shows
 // them as the body of a failed request; see docs).
 const (
-	sioPollingMessage = `only the websocket transport is supported: use transports: ["websocket"]`
-	sioVersionMessage = `only Engine.IO protocol 4 (socket.io-client v3/v4, EIO=4) is supported, with transports: ["websocket"]`
+	sioTransportMessage = `unknown transport: use transport=polling or transport=websocket`
+	sioVersionMessage   = `only Engine.IO protocol 4 (socket.io-client v3/v4, EIO=4) is supported`
 )
 
-// handleSocketIO serves GET/POST /socket.io/ (PROTOCOL.md §8). Refusals before the
+// handleSocketIO serves GET/POST /socket.io/ (PROTOCOL.md §8): the long-polling
+// transport and the upgrade of a polling session are in polling.go; a WebSocket
+// opened directly (transports: ["websocket"]) is served here. Refusals before the
 // upgrade are the native ones (503 draining, 403 Origin, 429 connect rate; 401 and
-// 429 user cap when the request carries credentials) plus 400 for the polling
-// transport and other Engine.IO versions. Without credentials in the request the
-// connection is upgraded and authenticated by the Socket.IO CONNECT (auth.token).
+// 429 user cap when the request carries credentials) plus 400 for other Engine.IO
+// versions and transports. Without credentials in the request the connection is
+// upgraded and authenticated by the Socket.IO CONNECT (auth.token).
 func (s *Server) handleSocketIO(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if v := q.Get("EIO"); v != "4" {
 		s.sioBadRequest(w, r, "sio_version", sioVersionMessage)
 		return
 	}
-	if r.Method != http.MethodGet || q.Get("transport") != "websocket" || q.Has("sid") ||
-		!strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		s.sioBadRequest(w, r, "sio_polling", sioPollingMessage)
+	sid := q.Get("sid")
+	switch q.Get("transport") {
+	case "polling":
+		s.handlePolling(w, r, sid)
+		return
+	case "websocket":
+	default:
+		s.sioBadRequest(w, r, "sio_transport", sioTransportMessage)
+		return
+	}
+	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		s.sioBadRequest(w, r, "sio_transport", "transport=websocket needs a GET with Upgrade: websocket")
+		return
+	}
+	if sid != "" {
+		s.handlePollUpgrade(w, r, sid)
 		return
 	}
 	if !s.admit(w, r) {

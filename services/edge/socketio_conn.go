@@ -65,6 +65,10 @@ type sioConn struct {
 
 	pingInterval, pingTimeout time.Duration
 	pinged                    bool // a ping is out; only touched by the ping timer
+
+	// closed, when set (polling, polling.go), is the writer's done hook and ends the
+	// connection's count in connsWG; otherwise readLoop ends it.
+	closed func(error)
 }
 
 // serveSocketIO runs an upgraded /socket.io/ connection until it closes. claims is
@@ -150,47 +154,59 @@ func (sc *sioConn) handshake(pre *auth.Claims) (claims auth.Claims, ok bool) {
 			msg.Release()
 			continue
 		}
-		in, herr := sc.sess.Handle(msg.Payload, wsio.Begin(nil))
-		if herr != nil {
-			msg.Release()
-			sc.refuse(nil, disconnectSIOProtocol)
-			return claims, false
-		}
-		var a sioAuth
-		authErr := false
-		if in.Kind == sio.KindConnect && pre == nil && len(in.Data) > 0 {
-			authErr = json.Unmarshal(in.Data, &a) != nil
-		}
+		got, done, alive := sc.handshakeText(msg.Payload, pre)
 		msg.Release()
-		switch in.Kind {
-		case sio.KindReply:
-			if err := sc.writeDirect(wsio.Finish(in.Reply, ws.OpText)); err != nil {
-				sc.abort()
-				return claims, false
-			}
-		case sio.KindClose:
-			sc.refuse(nil, disconnectByClient)
-			return claims, false
-		case sio.KindConnect:
-			if s.draining.Load() {
-				sc.refuse(nil, DisconnectRestart) // reconnect to another edge
-				return claims, false
-			}
-			if pre != nil {
-				return *pre, true
-			}
-			reason := "unauthorized: auth must be an object like {token}"
-			if !authErr {
-				claims, reason = s.sioAuthenticate(a)
-			}
-			if reason != "" {
-				s.metrics.refused("unauthorized")
-				sc.refuse(sc.sess.Reject(wsio.Begin(nil), reason), disconnectSIORefused)
-				return claims, false
-			}
-			return claims, true
+		if !alive || done {
+			return got, alive
 		}
 	}
+}
+
+// handshakeText handles one text message before the CONNECT of "/" is accepted (both
+// transports). done means the CONNECT was accepted (claims are the ones of pre, or
+// those of its auth object); ok false means the connection was refused and closed.
+// payload is not used after the call.
+func (sc *sioConn) handshakeText(payload []byte, pre *auth.Claims) (claims auth.Claims, done, ok bool) {
+	s := sc.s
+	in, herr := sc.sess.Handle(payload, wsio.Begin(nil))
+	if herr != nil {
+		sc.refuse(nil, disconnectSIOProtocol)
+		return claims, false, false
+	}
+	var a sioAuth
+	authErr := false
+	if in.Kind == sio.KindConnect && pre == nil && len(in.Data) > 0 {
+		authErr = json.Unmarshal(in.Data, &a) != nil
+	}
+	switch in.Kind {
+	case sio.KindReply:
+		if err := sc.writeDirect(wsio.Finish(in.Reply, ws.OpText)); err != nil {
+			sc.abort()
+			return claims, false, false
+		}
+	case sio.KindClose:
+		sc.refuse(nil, disconnectByClient)
+		return claims, false, false
+	case sio.KindConnect:
+		if s.draining.Load() {
+			sc.refuse(nil, DisconnectRestart) // reconnect to another edge
+			return claims, false, false
+		}
+		if pre != nil {
+			return *pre, true, true
+		}
+		reason := "unauthorized: auth must be an object like {token}"
+		if !authErr {
+			claims, reason = s.sioAuthenticate(a)
+		}
+		if reason != "" {
+			s.metrics.refused("unauthorized")
+			sc.refuse(sc.sess.Reject(wsio.Begin(nil), reason), disconnectSIORefused)
+			return claims, false, false
+		}
+		return claims, true, true
+	}
+	return claims, false, true
 }
 
 // reserve takes a connection slot for a user authenticated by CONNECT, or refuses
@@ -222,6 +238,9 @@ func (sc *sioConn) start(claims auth.Claims) {
 		expiresAt: claims.ExpiresAt,
 	}
 	c.w = writer.New(sc.nc, &s.wopts)
+	if sc.closed != nil {
+		c.w.SetDone(sc.closed)
+	}
 	c.lastRead.Store(time.Now().UnixNano())
 	sc.c = c
 	// The socket id is the connection id, so socket.id === connected.connectionId.
@@ -230,7 +249,7 @@ func (sc *sioConn) start(claims auth.Claims) {
 
 	s.connsMu.Lock()
 	s.conns[c] = struct{}{}
-	s.connsWG.Add(1) // Done when readLoop ends (after the socket closed), like native
+	s.connsWG.Add(1) // Done when readLoop ends (after the socket closed), or by sc.closed
 	s.connsMu.Unlock()
 	s.hub.attach(c)
 	s.metrics.connected()

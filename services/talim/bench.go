@@ -54,6 +54,8 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 0
 	case "edge":
 		return benchEdge(ctx, stderr)
+	case bench.Polling:
+		return bench.PollingCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0

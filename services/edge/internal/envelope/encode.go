@@ -2,7 +2,8 @@ package envelope
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/talim/realtime/services/edge/internal/jsonesc"
 )
 
 // AppendEvent appends {"event":<event>,"data":<data>} to dst. data must be a valid
@@ -53,47 +54,6 @@ func appendData(dst, data []byte) []byte {
 	return append(dst, data...)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD; <, > and &
-// are left alone (frames are not HTML).
-func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += n
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendString appends s as a JSON string (internal/jsonesc, the escaper shared with
+// the Socket.IO encoder).
+func AppendString(dst []byte, s string) []byte { return jsonesc.AppendString(dst, s) }

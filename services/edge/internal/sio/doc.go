@@ -44,9 +44,10 @@
 //
 // # Supported subset
 //
-//   - WebSocket transport only (transport=websocket, no HTTP long-polling, so
-//     no upgrade and no noop handling beyond ignoring them). The edge answers
-//     polling requests with HTTP 400.
+//   - The codec handles Engine.IO packets one at a time, whichever transport
+//     carried them: the edge's long-polling transport (services/edge/polling.go)
+//     splits payloads at the record separator and runs the probe and upgrade
+//     itself; Session.Handle sees the packets in order, as over WebSocket.
 //   - No binary attachments: BINARY_EVENT and BINARY_ACK packets are refused
 //     with [ErrBinaryUnsupported] and WebSocket binary frames must be refused
 //     by the adapter.

@@ -50,11 +50,23 @@ func AppendEIO(dst []byte, p EIOPacket) []byte {
 //	0{"sid":"<sid>","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}
 //
 // pingIntervalMs and pingTimeoutMs are in milliseconds; maxPayload is the
-// largest inbound frame the server accepts, in bytes.
+// largest inbound frame (or polling POST body) the server accepts, in bytes.
 func AppendOpen(dst []byte, sid string, pingIntervalMs, pingTimeoutMs, maxPayload int64) []byte {
+	return appendOpen(dst, sid, `[]`, pingIntervalMs, pingTimeoutMs, maxPayload)
+}
+
+// AppendOpenPolling is AppendOpen for a session opened on the HTTP long-polling
+// transport, which may upgrade to WebSocket: "upgrades":["websocket"].
+func AppendOpenPolling(dst []byte, sid string, pingIntervalMs, pingTimeoutMs, maxPayload int64) []byte {
+	return appendOpen(dst, sid, `["websocket"]`, pingIntervalMs, pingTimeoutMs, maxPayload)
+}
+
+func appendOpen(dst []byte, sid, upgrades string, pingIntervalMs, pingTimeoutMs, maxPayload int64) []byte {
 	dst = append(dst, `0{"sid":`...)
 	dst = appendJSONString(dst, sid)
-	dst = append(dst, `,"upgrades":[],"pingInterval":`...)
+	dst = append(dst, `,"upgrades":`...)
+	dst = append(dst, upgrades...)
+	dst = append(dst, `,"pingInterval":`...)
 	dst = strconv.AppendInt(dst, pingIntervalMs, 10)
 	dst = append(dst, `,"pingTimeout":`...)
 	dst = strconv.AppendInt(dst, pingTimeoutMs, 10)
