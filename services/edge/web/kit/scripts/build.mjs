@@ -6,7 +6,7 @@
 //   node scripts/build.mjs            # everything
 //   node scripts/build.mjs --no-demo  # the package only
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -47,4 +47,10 @@ if (!process.argv.includes("--no-demo")) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   run(bin("vite"), ["build", "--config", "demo/vite.config.ts", "--logLevel", "warn"]);
+  // The plain-ES-module client for pages without a bundler (static/talim-client.js
+  // re-exports it; the classic demo page at / imports that).
+  mkdirSync(join(out, "client"), { recursive: true });
+  for (const f of readdirSync(join(root, "dist/client"))) {
+    if (f.endsWith(".js")) copyFileSync(join(root, "dist/client", f), join(out, "client", f));
+  }
 }
