@@ -340,7 +340,7 @@ export abstract class Connection extends Emitter {
         const err = new TalimError(refusal.code || (refusal.status === 401 ? "unauthorized" : "closed"), refusal.message);
         const detail = { httpStatus: refusal.status, reason: refusal.message };
         if (isTerminal(rule, refreshable)) return this.giveUp(detail, err);
-        if (rule === "new-token") return this.retryWithNewToken(refusedToken, detail, err);
+        if (rule === "new-token") return this.retryWithNewToken(refusedToken, detail, err, true);
       }
     }
     const rule = closeRule(code);
@@ -351,7 +351,7 @@ export abstract class Connection extends Emitter {
           : new TalimError("closed", `closed by server (${code}): ${reason || "retrying cannot help"}`);
       return this.giveUp({ code, reason }, err);
     }
-    if (rule === "new-token") return this.retryWithNewToken(refusedToken, { code, reason }, new TalimError("unauthorized", "token expired or revoked"));
+    if (rule === "new-token") return this.retryWithNewToken(refusedToken, { code, reason }, new TalimError("unauthorized", "token expired or revoked"), false);
     this.setConnStatus("disconnected", { code, reason });
     this.scheduleReconnect();
   }
@@ -360,9 +360,10 @@ export abstract class Connection extends Emitter {
    * The token was refused: call getToken again and come back only with a token that is
    * new and not expired; otherwise stop in `error` (🔴) until reconnect().
    */
-  private async retryWithNewToken(refused: string | undefined, detail: StatusDetail, err: TalimError): Promise<void> {
-    // Show the refusal while getToken runs.
-    this.setConnStatus("error", { ...detail, error: err });
+  private async retryWithNewToken(refused: string | undefined, detail: StatusDetail, err: TalimError, showRefusal: boolean): Promise<void> {
+    // A refused upgrade shows 🔴 with the edge's reason while getToken runs; a 4001 at the
+    // token's exp is routine (disconnected, then connected again).
+    this.setConnStatus(showRefusal ? "error" : "disconnected", { ...detail, error: err });
     let fresh: string | undefined;
     try {
       fresh = this.getToken ? await this.getToken() : undefined;
@@ -385,7 +386,7 @@ export abstract class Connection extends Emitter {
     this.reconnectTimer = null;
     this.giveUpWaiters(err);
     this.settleConnectWaiters(err);
-    this.setConnStatus("error", { ...detail, error: err, force: true });
+    this.setConnStatus("error", { ...detail, error: err });
   }
 
   private scheduleReconnect(): void {

@@ -325,7 +325,7 @@ export class Connection extends Emitter {
                 if (isTerminal(rule, refreshable))
                     return this.giveUp(detail, err);
                 if (rule === "new-token")
-                    return this.retryWithNewToken(refusedToken, detail, err);
+                    return this.retryWithNewToken(refusedToken, detail, err, true);
             }
         }
         const rule = closeRule(code);
@@ -336,7 +336,7 @@ export class Connection extends Emitter {
             return this.giveUp({ code, reason }, err);
         }
         if (rule === "new-token")
-            return this.retryWithNewToken(refusedToken, { code, reason }, new TalimError("unauthorized", "token expired or revoked"));
+            return this.retryWithNewToken(refusedToken, { code, reason }, new TalimError("unauthorized", "token expired or revoked"), false);
         this.setConnStatus("disconnected", { code, reason });
         this.scheduleReconnect();
     }
@@ -344,9 +344,10 @@ export class Connection extends Emitter {
      * The token was refused: call getToken again and come back only with a token that is
      * new and not expired; otherwise stop in `error` (🔴) until reconnect().
      */
-    async retryWithNewToken(refused, detail, err) {
-        // Show the refusal while getToken runs.
-        this.setConnStatus("error", { ...detail, error: err });
+    async retryWithNewToken(refused, detail, err, showRefusal) {
+        // A refused upgrade shows 🔴 with the edge's reason while getToken runs; a 4001 at the
+        // token's exp is routine (disconnected, then connected again).
+        this.setConnStatus(showRefusal ? "error" : "disconnected", { ...detail, error: err });
         let fresh;
         try {
             fresh = this.getToken ? await this.getToken() : undefined;
@@ -372,7 +373,7 @@ export class Connection extends Emitter {
         this.reconnectTimer = null;
         this.giveUpWaiters(err);
         this.settleConnectWaiters(err);
-        this.setConnStatus("error", { ...detail, error: err, force: true });
+        this.setConnStatus("error", { ...detail, error: err });
     }
     scheduleReconnect() {
         const ro = this.reconnectOptions;
