@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,23 @@ func TestPreflight_ExplainsRefusals(t *testing.T) {
 	// The upgrade itself is still refused as before.
 	if e := edgetest.DialRefused(t, h.wsURL(), "not-a-jwt", edgetest.WithOrigin(app)); e.Status != http.StatusUnauthorized {
 		t.Fatalf("upgrade with a bad token: %d %s", e.Status, e.Body)
+	}
+}
+
+// The edge serves the React demo built from web/kit (web/static/kit, embedded) and the
+// package's client modules that static/talim-client.js re-exports.
+func TestHTTP_KitDemo(t *testing.T) {
+	t.Parallel()
+	h := startEdge(t, nil)
+	for path, want := range map[string]string{
+		"/kit/":                "./demo.js",
+		"/kit/demo.js":         "talim-status",
+		"/kit/client/index.js": "TalimClient",
+		"/talim-client.js":     "./kit/client/index.js",
+	} {
+		status, body := httpGet(t, h.httpURL()+path)
+		if status != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, body without %q (%d bytes)", path, status, want, len(body))
+		}
 	}
 }
