@@ -186,10 +186,14 @@ describe("e2e against a running stack", { skip }, () => {
     assert.deepEqual(rec.map((r) => r.attempt), [1, 2, 3]);
     assert.deepEqual(rec.map((r) => r.delayMs), [0, 1, 2].map((n) => computeBackoff(n, ro, () => 0.99)));
     assert.deepEqual(rec.map((r) => r.delayMs), [99, 198, 396]);
-    // each attempt waited its delay: the next "connecting" comes at least delayMs later
-    for (const r of rec) {
-      const next = log.find((e) => e.kind === "connecting" && e.at >= r.at);
-      assert.ok(next && next.at - r.at >= r.delayMs - 2, `attempt ${r.attempt} waited ${next && next.at - r.at} ms < ${r.delayMs}`);
+    // each attempt waited its delay: from one "connecting" to the next at least delayMs.
+    // (Not from the "reconnecting" event: Node schedules timers from the event loop's
+    // cached clock, so under load a timer can fire a few ms "early" measured that way.)
+    const connecting = log.filter((e) => e.kind === "connecting");
+    assert.equal(connecting.length, 4);
+    for (const [i, r] of rec.entries()) {
+      const gap = connecting[i + 1].at - connecting[i].at;
+      assert.ok(gap >= r.delayMs, `attempt ${r.attempt} came ${gap} ms after the previous one, < ${r.delayMs}: ${JSON.stringify(log.map((e) => [e.kind, e.at - t0, e.delayMs ?? e.code ?? ""]))}`);
     }
     assert.ok(Date.now() - t0 >= 99 + 198 + 396 - 5);
     assert.deepEqual(log.filter((e) => e.kind === "close").map((e) => e.code), [1006, 1006, 1006], "refused upgrades look like 1006");
