@@ -86,12 +86,16 @@ fuzz: ## short fuzz runs of every parser of untrusted bytes (FUZZTIME=10s)
 jstest: ## JavaScript client tests (node --test), unit and against a real talim dev stack
 	scripts/jstest.sh
 
+.PHONY: kit-check
+kit-check: ## @talim/realtime: committed build up to date (like proto-check), strict type-check, unit tests, npm pack into a scratch Vite app
+	scripts/kit-check.sh
+
 .PHONY: siotest
 siotest: ## socket.io-client v4 compatibility tests against a real talim dev stack
 	scripts/siotest.sh
 
 .PHONY: test
-test: tools browser-deps proto-check build-check vet lint gotest fuzz jstest siotest ## everything CI runs
+test: tools browser-deps proto-check build-check vet lint gotest fuzz jstest kit-check siotest ## everything CI runs
 	@echo "make test: all checks passed"
 
 .PHONY: pg-deps

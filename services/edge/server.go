@@ -57,6 +57,10 @@ func (s *Server) refuse(w http.ResponseWriter, status int, code, reason, message
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if !isUpgrade(r) {
+		s.handleWSPreflight(w, r)
+		return
+	}
 	if !s.admit(w, r) {
 		return
 	}
@@ -74,6 +78,36 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serve(conn, leftovers(conn, rw), protoNative, claims)
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade.
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// handleWSPreflight answers a plain GET of the upgrade URL: what the upgrade would get
+// if it were refused (the same 503/403/429/401 JSON), else 426. A browser cannot read
+// the status of a refused upgrade, so the JavaScript client (web/kit) asks this way
+// after a socket closed before it opened, to show "invalid token" instead of retrying
+// forever. It takes no connection slot. CORS lets a page on an allowed origin read it.
+func (s *Server) handleWSPreflight(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && s.originAllowed(r) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Add("Vary", "Origin")
+	}
+	if !s.admit(w, r) {
+		return
+	}
+	if _, err := s.authenticate(r); err != nil {
+		msg := "invalid token"
+		if errors.Is(err, auth.ErrMissingToken) {
+			msg = "missing token"
+		}
+		// Not counted in the refusal metrics: the upgrade it explains already was.
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"code": "unauthorized", "message": msg}})
+		return
+	}
+	writeJSON(w, http.StatusUpgradeRequired, map[string]any{"error": map[string]string{"code": "bad_request", "message": "token accepted; connect with a WebSocket upgrade"}})
 }
 
 // admit applies the refusals that come before authentication, for every protocol:

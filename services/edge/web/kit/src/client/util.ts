@@ -1,0 +1,76 @@
+// Small helpers without state.
+
+/** Decode a JWT payload without verifying it; null when it is not a JWT. */
+export function decodeJwtPayload(token: string): Record<string, unknown> | null {
+  if (typeof token !== "string") return null;
+  const part = token.split(".")[1];
+  if (part === undefined) return null;
+  try {
+    let b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) b64 += "=";
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const payload: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return payload && typeof payload === "object" ? (payload as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The `exp` claim of a JWT in seconds, or undefined. */
+export function tokenExp(token: string | undefined): number | undefined {
+  if (!token) return undefined;
+  const exp = decodeJwtPayload(token)?.["exp"];
+  return typeof exp === "number" ? exp : undefined;
+}
+
+/** Full-jitter backoff: random(0, min(maxMs, initialMs * factor^attempt)). */
+export function computeBackoff(
+  attempt: number,
+  opts: { initialMs?: number; maxMs?: number; factor?: number } = {},
+  random: () => number = Math.random,
+): number {
+  const initialMs = opts.initialMs ?? 500;
+  const maxMs = opts.maxMs ?? 15000;
+  const factor = opts.factor ?? 2;
+  const cap = Math.min(maxMs, initialMs * Math.pow(factor, Math.max(0, attempt)));
+  return Math.floor(random() * cap);
+}
+
+/** RFC 4122 v4 id (crypto.randomUUID is missing in insecure browser contexts). */
+export function uuid(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === "function") c.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** http(s) → ws(s); a bare origin gets `/ws`. */
+export function toWebSocketUrl(url: string): string {
+  let u = String(url);
+  if (/^http(s?):\/\//i.test(u)) u = u.replace(/^http/i, "ws");
+  if (/^wss?:\/\/[^/]+\/?$/i.test(u)) u = u.replace(/\/?$/, "/ws");
+  return u;
+}
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

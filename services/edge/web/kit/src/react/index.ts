@@ -1,0 +1,30 @@
+"use client";
+// @talim/realtime/react — the seed's React API and components. "use client" (kept by
+// tsc) lets a Next.js App Router app import it from a server component file.
+export {
+  WebSocketProvider,
+  WebSocketContext,
+  useWebSocketContext,
+  useWebSocket,
+  useChatRoom,
+  defaultWebSocketURL,
+  type WebSocketContextValue,
+  type WebSocketOptions,
+  type WebSocketProviderProps,
+  type SendChatMessageInput,
+  type TalimUser,
+  type ChatRoomState,
+} from "./provider.js";
+export {
+  WebSocketStatus,
+  ChatRoom,
+  NotificationToaster,
+  NotificationInbox,
+  STATUS_ICON,
+  type WebSocketStatusProps,
+  type ChatRoomProps,
+  type NotificationToasterProps,
+  type NotificationInboxProps,
+} from "./components.js";
+export { TalimClient, TalimError } from "../client/index.js";
+export type * from "../client/types.js";
