@@ -10,6 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/subject"
@@ -131,83 +132,79 @@ func (h *hub) subscriptions() int {
 
 // shardState is per dispatcher shard scratch space, reused across messages.
 type shardState struct {
-	out    edgev1.Outbound
-	conns  []*Conn
-	frames frameCache
+	conns []*Conn
+	cache outboundCache
 }
 
 // frameSet lazily builds each distinct frame of one delivery once per protocol.
-// With a cache, identical events of many users (one room message fanned out to
-// every member: the same bytes on each member's subject) share one built frame
-// per protocol instead of building and allocating it per user.
 type frameSet struct {
 	s      *Server
 	event  string
 	data   []byte
-	cache  *frameCache
-	slot   *cachedFrames
 	frames [maxProtocols][]byte
 }
 
 func (f *frameSet) get(proto uint8) []byte {
-	if f.frames[proto] != nil {
-		return f.frames[proto]
-	}
-	if f.cache != nil && f.slot == nil {
-		f.slot = f.cache.lookup(f.event, f.data)
-	}
-	if f.slot != nil && f.slot.frames[proto] != nil {
-		f.frames[proto] = f.slot.frames[proto]
-		return f.frames[proto]
-	}
-	b := wsio.Begin(make([]byte, 0, wsio.HeadRoom+len(f.event)+len(f.data)+32))
-	b = f.s.protos[proto].AppendEvent(b, f.event, f.data)
-	f.frames[proto] = wsio.Finish(b, ws.OpText)
-	if f.slot != nil {
-		f.slot.frames[proto] = f.frames[proto] // frames are never written after Finish
+	if f.frames[proto] == nil {
+		b := wsio.Begin(make([]byte, 0, wsio.HeadRoom+len(f.event)+len(f.data)+32))
+		b = f.s.protos[proto].AppendEvent(b, f.event, f.data)
+		f.frames[proto] = wsio.Finish(b, ws.OpText)
 	}
 	return f.frames[proto]
 }
 
-// frameCacheSlots is the size of one dispatcher shard's frame cache (direct
-// mapped by hash of event and data).
-const frameCacheSlots = 256
+// outboundCacheSlots is the size of one dispatcher shard's outbound cache.
+const outboundCacheSlots = 256
 
-// frameCache remembers the frames built for recent events of one dispatcher
-// shard. A hit compares the event and the data byte by byte, so a hash
-// collision can only cost a rebuild, never deliver the wrong frame.
-type frameCache struct {
+// outboundCache remembers, per dispatcher shard, recently delivered outbound
+// events by their encoded bytes: decoded once, with their frames built once per
+// protocol. One room message fanned out to 1,000 members arrives as the same
+// bytes on 1,000 user subjects; with the cache the shard decodes and frames it
+// once, not 1,000 times. A hit compares the bytes in full, so a hash collision
+// can only cost a decode, never deliver the wrong event. Only the shard's own
+// goroutine touches its cache.
+type outboundCache struct {
 	seed  maphash.Seed
-	slots *[frameCacheSlots]cachedFrames
+	slots *[outboundCacheSlots]cachedOutbound
 }
 
-type cachedFrames struct {
-	used   bool
-	hash   uint64
-	event  string
-	data   []byte
-	frames [maxProtocols][]byte
+type cachedOutbound struct {
+	used      bool
+	hash      uint64
+	raw       []byte
+	out       *edgev1.Outbound
+	main, alt frameSet
 }
 
-func (c *frameCache) lookup(event string, data []byte) *cachedFrames {
+// get returns the decoded event of raw (nil when it is not a valid Outbound).
+func (c *outboundCache) get(s *Server, raw []byte) *cachedOutbound {
 	if c.slots == nil {
-		c.seed, c.slots = maphash.MakeSeed(), new([frameCacheSlots]cachedFrames)
+		c.seed, c.slots = maphash.MakeSeed(), new([outboundCacheSlots]cachedOutbound)
 	}
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	_, _ = h.WriteString(event)
-	_, _ = h.Write(data)
-	sum := h.Sum64()
-	sl := &c.slots[sum%frameCacheSlots]
-	if sl.used && sl.hash == sum && sl.event == event && bytes.Equal(sl.data, data) {
+	sum := maphash.Bytes(c.seed, raw)
+	sl := &c.slots[sum%outboundCacheSlots]
+	if sl.used && sl.hash == sum && bytes.Equal(sl.raw, raw) {
 		return sl
 	}
-	*sl = cachedFrames{used: true, hash: sum, event: event, data: bytes.Clone(data)}
+	out := &edgev1.Outbound{}
+	if err := proto.Unmarshal(raw, out); err != nil {
+		return nil
+	}
+	out.Batch = nil // items are never batches themselves
+	*sl = cachedOutbound{used: true, hash: sum, raw: bytes.Clone(raw), out: out,
+		main: frameSet{s: s, event: out.GetEvent(), data: out.GetData()},
+		alt:  frameSet{s: s, event: out.GetAltEvent(), data: out.GetAltData()}}
 	return sl
 }
 
+// outboundBatchField is edgev1.Outbound.batch.
+const outboundBatchField = 10
+
 // deliver applies one edgev1.Outbound to the local connections of its user
-// (delivery rule in edge.proto). It runs on a dispatcher shard goroutine.
+// (delivery rule in edge.proto). It runs on a dispatcher shard goroutine. A
+// batch (chat's group delivery, field 10) is applied item by item, in order, as
+// if each had been published on its own; its items are read with protowire and
+// looked up in the shard's cache by their bytes.
 func (h *hub) deliver(m *nats.Msg, st *shardState) {
 	h.mu.RLock()
 	e := h.bySubject[m.Subject]
@@ -219,32 +216,54 @@ func (h *hub) deliver(m *nats.Msg, st *shardState) {
 	h.mu.RUnlock()
 	defer clear(st.conns)
 
-	out := &st.out
-	proto.Reset(out)
-	if err := proto.Unmarshal(m.Data, out); err != nil {
-		h.s.log.Warn("malformed outbound", "subject", m.Subject, "err", err)
-		return
-	}
-	if items := out.GetBatch(); len(items) > 0 {
-		// A batch of room events (chat's group delivery): each in order, as if
-		// published one by one. Items are never batches themselves.
-		for _, item := range items {
-			item.Batch = nil
-			h.s.deliverOutboundCached(item, st.conns, &st.frames)
+	if items, ok := batchItems(m.Data); ok {
+		for _, raw := range items {
+			c := st.cache.get(h.s, raw)
+			if c == nil {
+				h.s.log.Warn("malformed outbound batch item", "subject", m.Subject)
+				return
+			}
+			h.s.deliverDecoded(c.out, st.conns, &c.main, &c.alt)
 		}
 		return
 	}
-	h.s.deliverOutboundCached(out, st.conns, &st.frames)
+	c := st.cache.get(h.s, m.Data)
+	if c == nil {
+		h.s.log.Warn("malformed outbound", "subject", m.Subject)
+		return
+	}
+	h.s.deliverDecoded(c.out, st.conns, &c.main, &c.alt)
+}
+
+// batchItems returns the encoded items of an Outbound that is a batch (only
+// field 10 present); ok is false for anything else (decoded as one event).
+func batchItems(b []byte) (items [][]byte, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num != outboundBatchField || typ != protowire.BytesType {
+			return nil, false
+		}
+		b = b[n:]
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, false
+		}
+		items = append(items, v)
+		b = b[n:]
+	}
+	return items, len(items) > 0
 }
 
 // deliverOutbound is the delivery rule, separate from NATS for benchmarks.
 func (s *Server) deliverOutbound(out *edgev1.Outbound, conns []*Conn) {
-	s.deliverOutboundCached(out, conns, nil)
+	main := frameSet{s: s, event: out.GetEvent(), data: out.GetData()}
+	alt := frameSet{s: s, event: out.GetAltEvent(), data: out.GetAltData()}
+	s.deliverDecoded(out, conns, &main, &alt)
 }
 
-// deliverOutboundCached is deliverOutbound sharing frames through cache (nil:
-// none).
-func (s *Server) deliverOutboundCached(out *edgev1.Outbound, conns []*Conn, cache *frameCache) {
+// deliverDecoded applies out with its frame sets (built lazily, shared by every
+// connection and, through the shard cache, by every user).
+func (s *Server) deliverDecoded(out *edgev1.Outbound, conns []*Conn, main, alt *frameSet) {
 	ctrl := out.GetControl()
 	if rooms := ctrl.GetRemoveRooms(); len(rooms) > 0 {
 		for _, c := range conns {
@@ -252,8 +271,6 @@ func (s *Server) deliverOutboundCached(out *edgev1.Outbound, conns []*Conn, cach
 		}
 	}
 	if out.GetEvent() != "" {
-		main := frameSet{s: s, event: out.GetEvent(), data: out.GetData(), cache: cache}
-		alt := frameSet{s: s, event: out.GetAltEvent(), data: out.GetAltData(), cache: cache}
 		room, only, except := out.GetRoomId(), out.GetOnlyConnections(), out.GetExceptConnection()
 		for _, c := range conns {
 			if except != "" && c.id == except {

@@ -43,8 +43,12 @@ type FanoutOptions struct {
 	// much latency. Small rooms are never delayed. Negative: no spacing.
 	BigRoomInterval time.Duration
 	BigRoom         int
-	Logger          *slog.Logger
-	Registry        prometheus.Registerer
+	// BigRoomRound bounds the events of one round of a big room (default 16), so
+	// one NATS message stays small and downstream queues, counted in messages,
+	// never hold seconds of events.
+	BigRoomRound int
+	Logger       *slog.Logger
+	Registry     prometheus.Registerer
 }
 
 // DefaultWorkers bounds how many rooms publish at once.
@@ -122,6 +126,9 @@ func NewFanout(o FanoutOptions) *Fanout {
 	}
 	if o.BigRoom <= 0 {
 		o.BigRoom = parallelMembers
+	}
+	if o.BigRoomRound <= 0 {
+		o.BigRoomRound = 16
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -216,6 +223,9 @@ func (f *Fanout) drain(roomID string, q *roomQueue) {
 			return
 		}
 		n := min(len(q.ds), f.o.MaxRound)
+		if q.members >= f.o.BigRoom {
+			n = min(n, f.o.BigRoomRound)
+		}
 		round := make([]Delivery, n)
 		for i := range n {
 			round[i] = q.ds[i].Delivery
