@@ -32,7 +32,7 @@ var ErrFrameTooLarge = errors.New("client: frame too large")
 // ErrAlreadyConnected is returned by a second call to Connect.
 var ErrAlreadyConnected = errors.New("client: Connect already called")
 
-// Protocol error codes (PROTOCOL.md §2), from pkg/protocol.
+// Protocol error codes (docs/protocol.md "Errors"), from pkg/protocol.
 const (
 	CodeBadRequest   = protocol.CodeBadRequest
 	CodeUnknownEvent = protocol.CodeUnknownEvent

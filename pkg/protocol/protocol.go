@@ -1,6 +1,8 @@
-// Package protocol holds the client protocol's constants (PROTOCOL.md §2) shared by
-// the services (pkg/command), the edge and the Go client (pkg/client). It has no
-// dependencies.
+// Package protocol holds the client protocol's constants: the error codes of
+// `error` frames (docs/protocol.md "Errors"), used by pkg/command for the services
+// and by the Go client (pkg/client), and the close codes (docs/protocol.md "Close
+// codes"), used by the edge (services/edge/disconnect.go) and the Go client. It has
+// no dependencies.
 package protocol
 
 // Error codes of `error` frames.

@@ -7,7 +7,7 @@ import (
 // drainTick is the granularity of the spread-out closes.
 const drainTick = 10 * time.Millisecond
 
-// drain shuts the gateway down (PROTOCOL.md §7): readiness flips unready first, new
+// drain shuts the gateway down (docs/protocol.md "Server shutdown"): readiness flips unready first, new
 // connections are refused with 503, then every connection is closed with 1012, spread
 // evenly over DrainWindow (connection i of n at (i+½)·window/n, so a load balancer
 // sees the edge unready before anybody is asked to reconnect and clients do not all

@@ -32,7 +32,7 @@ type Config struct {
 	AdminAddr string
 	// Addr is the HTTP/WebSocket listen address.
 	Addr string
-	// JWT verification (PROTOCOL.md §1).
+	// JWT verification (docs/protocol.md "Connecting").
 	JWTSecret, JWKS, JWTIssuer, JWTAudience string
 	// DevMode accepts ?userId= without a token and serves /dev/tokens. Never in production.
 	DevMode bool

@@ -50,7 +50,7 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// refuse writes a refusal before any upgrade (PROTOCOL.md §1).
+// refuse writes a refusal before any upgrade (docs/protocol.md "Connecting").
 func (s *Server) refuse(w http.ResponseWriter, status int, code, reason, message string) {
 	s.metrics.refused(reason)
 	w.Header().Set("Connection", "close")

@@ -73,4 +73,3 @@ func FuzzFrames(f *testing.F) {
 		}
 	})
 }
-

@@ -1,5 +1,5 @@
 // Package wsio reads and writes WebSocket frames for the edge on top of gobwas/ws
-// primitives, with the limits the protocol needs (PROTOCOL.md §2): a message size
+// primitives, with the limits the protocol needs (docs/protocol.md "Frames"): a message size
 // limit checked from the frame header before any payload is read, binary messages
 // refused before their payload is read, and UTF-8 validation of text messages.
 //
