@@ -183,6 +183,8 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[*Conn]struct{}
 	connsWG sync.WaitGroup
+
+	forwards tracker // commands in flight to the services (commands.go), waited for by drain
 }
 
 // New validates cfg and returns an edge; it does no I/O.
