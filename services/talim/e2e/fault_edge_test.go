@@ -43,7 +43,7 @@ func TestFault_EdgeKilled_ClientsResumeOnSecondEdge(t *testing.T) {
 		crash.point(b.Edge.Addr())
 		drain.point(b.Edge.Addr())
 		crash.cut()
-		edge2Proc.stop(t)
+		edge2Proc.Stop()
 	})
 	if ann.c.ConnectionID() == annConn || ben.c.ConnectionID() == benConn {
 		t.Fatalf("clients did not reconnect: ann %s→%s, ben %s→%s", annConn, ann.c.ConnectionID(), benConn, ben.c.ConnectionID())
