@@ -1,4 +1,4 @@
-// Package auth verifies the JWTs clients present (PROTOCOL.md §1) and signs tokens for
+// Package auth verifies the JWTs clients present (docs/protocol.md "Connecting") and signs tokens for
 // development and tests.
 //
 // Accepted algorithms: HS256 with a shared secret; RS256, ES256 and EdDSA with keys

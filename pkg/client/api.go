@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Message is a chat message (PROTOCOL.md §3). Every field is set by the server.
+// Message is a chat message (docs/protocol.md "Chat"). Every field is set by the server.
 type Message struct {
 	ID          string     `json:"id"`
 	RoomID      string     `json:"roomId"`
@@ -59,7 +59,7 @@ type ReadState struct {
 	Unread      int64  `json:"unread"`
 }
 
-// Notification is PROTOCOL.md §4's notification object.
+// Notification is the notification object of docs/protocol.md "Notifications".
 type Notification struct {
 	ID         string            `json:"id"`
 	Category   string            `json:"category"`

@@ -32,7 +32,7 @@ var ErrFrameTooLarge = errors.New("client: frame too large")
 // ErrAlreadyConnected is returned by a second call to Connect.
 var ErrAlreadyConnected = errors.New("client: Connect already called")
 
-// Protocol error codes (PROTOCOL.md §2), from pkg/protocol.
+// Protocol error codes (docs/protocol.md "Errors"), from pkg/protocol.
 const (
 	CodeBadRequest   = protocol.CodeBadRequest
 	CodeUnknownEvent = protocol.CodeUnknownEvent
@@ -86,19 +86,20 @@ func (e *CloseError) Error() string {
 	return "client: connection closed by server: " + strconv.Itoa(e.Code) + " " + e.Reason
 }
 
-// Close codes with a meaning for reconnecting (PROTOCOL.md §2).
+// Close codes with a meaning for reconnecting: names for the table in pkg/protocol
+// (docs/protocol.md "Close codes").
 const (
-	CloseNormal            = 1000
-	CloseGoingAway         = 1001
-	CloseUnsupportedData   = 1003
-	CloseInvalidPayload    = 1007
-	ClosePolicyViolation   = 1008
-	CloseMessageTooBig     = 1009
-	CloseInternal          = 1011
-	CloseServiceRestart    = 1012
-	CloseTokenExpired      = 4001
-	CloseSlowConsumer      = 4008
-	CloseTooManyConnection = 4029
+	CloseNormal            = protocol.CloseNormal
+	CloseGoingAway         = protocol.CloseGoingAway
+	CloseUnsupportedData   = protocol.CloseUnsupportedData
+	CloseInvalidPayload    = protocol.CloseInvalidPayload
+	ClosePolicyViolation   = protocol.ClosePolicyViolation
+	CloseMessageTooBig     = protocol.CloseTooBig
+	CloseInternal          = protocol.CloseInternalError
+	CloseServiceRestart    = protocol.CloseServiceRestart
+	CloseTokenExpired      = protocol.CloseTokenExpired
+	CloseSlowConsumer      = protocol.CloseSlowConsumer
+	CloseTooManyConnection = protocol.CloseTooManyConns
 )
 
 // HandshakeError is a refusal of the WebSocket upgrade: a plain HTTP response.

@@ -7,7 +7,7 @@ import (
 	"github.com/talim/realtime/pkg/protocol"
 )
 
-// Protocol error codes (PROTOCOL.md §2), from pkg/protocol.
+// Protocol error codes (docs/protocol.md "Errors"), from pkg/protocol.
 const (
 	CodeBadRequest   = protocol.CodeBadRequest
 	CodeUnknownEvent = protocol.CodeUnknownEvent

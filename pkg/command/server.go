@@ -45,6 +45,10 @@ type Options struct {
 	// hint instead of run, so a backlog never turns into seconds of latency for
 	// everyone behind it.
 	MaxQueueDelay time.Duration
+	// Unavailable are the service's own sentinel errors that mean what ErrUnavailable
+	// means (e.g. its store's ErrUnavailable): the handler layer maps them here, so a
+	// store never imports this package.
+	Unavailable []error
 }
 
 // queued is a command waiting for a worker.
@@ -238,6 +242,12 @@ func (s *Server) serve(m *nats.Msg) {
 	}
 	result := "ok"
 	if err != nil {
+		for _, u := range s.o.Unavailable {
+			if errors.Is(err, u) && !errors.Is(err, ErrUnavailable) {
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+				break
+			}
+		}
 		pe, known := AsError(err)
 		result = pe.Code
 		if !known {

@@ -16,7 +16,7 @@ import (
 
 // Options configures Connect.
 type Options struct {
-	URL      string // one or more comma-separated nats:// URLs
+	URL      string // one or more comma-separated nats:// URLs, tried in this order
 	Name     string // connection name shown in NATS monitoring, e.g. "edge-7f3a"
 	User     string
 	Password string
@@ -43,6 +43,10 @@ func Connect(ctx context.Context, o Options) (*nats.Conn, error) {
 	}
 	opts := []nats.Option{
 		nats.Name(o.Name),
+		// Keep the URL order: a service's list starts with its home node (the one in
+		// its zone or on its host) and the rest are failover. nats.go shuffles the
+		// list unless told not to.
+		nats.DontRandomize(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),

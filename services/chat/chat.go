@@ -119,7 +119,8 @@ func (s *Service) Run(ctx context.Context) error {
 	if err == nil {
 		err = cr.ServeSharedRooms()
 	}
-	cmds := command.New(rt.NC, command.Options{Service: "chat", Logger: rt.Log, Registerer: rt.Admin.Registry()})
+	cmds := command.New(rt.NC, command.Options{Service: "chat", Logger: rt.Log, Registerer: rt.Admin.Registry(),
+		Unavailable: []error{store.ErrUnavailable}})
 	if err == nil {
 		cr.Register(cmds)
 		err = cmds.Start()

@@ -76,7 +76,7 @@
 //   - Message types: clients may send lower-case words (default "text");
 //     "system" is reserved for ChatAdminService.PostMessage, which requires an
 //     idempotency key (1..64 characters, used as clientMsgId).
-//   - Store unreachable: errors wrap command.ErrUnavailable (clients get
+//   - Store unreachable: errors wrap store.ErrUnavailable, mapped by the handler layers (clients get
 //     unavailable; gRPC callers codes.Unavailable). A send that times out during its
 //     insert may be stored although the client saw unavailable; its retry with the
 //     same clientMsgId returns it.

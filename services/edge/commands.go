@@ -77,7 +77,8 @@ func (c *Conn) handleCommand(env envelope.Envelope) {
 	if env.ID.Present() {
 		id = append(envelope.ID(nil), env.ID...)
 	}
-	go c.forward(rt, id, payload, deadline)
+	// Owned by the server: drain waits for forwards before NATS is closed.
+	c.s.forwards.Go(func() { c.forward(rt, id, payload, deadline) })
 }
 
 var emptyObject = []byte("{}")

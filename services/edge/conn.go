@@ -307,7 +307,7 @@ func (c *Conn) abuse(rateLimited bool) {
 	}
 }
 
-// Abuse thresholds (PROTOCOL.md §2 "repeated protocol abuse may close it with 1008").
+// Abuse thresholds (docs/protocol.md "Close codes": repeated protocol abuse may close it with 1008).
 const (
 	abuseWindow         = 10 * time.Second
 	abuseMaxErrors      = 20

@@ -4,12 +4,13 @@ import (
 	"strconv"
 
 	"github.com/gobwas/ws"
+
+	"github.com/talim/realtime/pkg/protocol"
 )
 
 // Disconnect is why the server closes a connection: the WebSocket close code and a
-// short reason (it must fit a close frame: at most 123 bytes). Codes follow
-// PROTOCOL.md §2: 1000–1015 are RFC 6455 codes, 4000–4999 are Talim's (4001 token
-// expired or revoked, 4008 slow consumer, 4029 too many connections).
+// short reason (it must fit a close frame: at most 123 bytes). The codes come from
+// the one table in pkg/protocol (docs/protocol.md "Close codes").
 type Disconnect struct {
 	Code   ws.StatusCode
 	Reason string
@@ -24,22 +25,22 @@ func (d Disconnect) label() string { return strconv.Itoa(int(d.Code)) }
 
 // Server-initiated disconnects.
 var (
-	DisconnectNormal      = Disconnect{Code: 1000, Reason: "normal closure"}
-	DisconnectIdle        = Disconnect{Code: 1001, Reason: "idle timeout"}
-	DisconnectProtocol    = Disconnect{Code: 1002, Reason: "protocol error"}
-	DisconnectBinary      = Disconnect{Code: 1003, Reason: "binary frames are not supported"}
-	DisconnectInvalidUTF8 = Disconnect{Code: 1007, Reason: "invalid UTF-8"}
-	DisconnectAbuse       = Disconnect{Code: 1008, Reason: "repeated protocol violations"}
-	DisconnectTooBig      = Disconnect{Code: 1009, Reason: "message too big"}
-	DisconnectInternal    = Disconnect{Code: 1011, Reason: "internal error"}
-	DisconnectRestart     = Disconnect{Code: 1012, Reason: "server restarting, reconnect"}
-	DisconnectExpired     = Disconnect{Code: 4001, Reason: "token expired"}
-	DisconnectSlow        = Disconnect{Code: 4008, Reason: "slow consumer, reconnect and resume"}
-	DisconnectTooMany     = Disconnect{Code: 4029, Reason: "too many connections"}
+	DisconnectNormal      = Disconnect{Code: protocol.CloseNormal, Reason: "normal closure"}
+	DisconnectIdle        = Disconnect{Code: protocol.CloseGoingAway, Reason: "idle timeout"}
+	DisconnectProtocol    = Disconnect{Code: protocol.CloseProtocolError, Reason: "protocol error"}
+	DisconnectBinary      = Disconnect{Code: protocol.CloseUnsupportedData, Reason: "binary frames are not supported"}
+	DisconnectInvalidUTF8 = Disconnect{Code: protocol.CloseInvalidPayload, Reason: "invalid UTF-8"}
+	DisconnectAbuse       = Disconnect{Code: protocol.ClosePolicyViolation, Reason: "repeated protocol violations"}
+	DisconnectTooBig      = Disconnect{Code: protocol.CloseTooBig, Reason: "message too big"}
+	DisconnectInternal    = Disconnect{Code: protocol.CloseInternalError, Reason: "internal error"}
+	DisconnectRestart     = Disconnect{Code: protocol.CloseServiceRestart, Reason: "server restarting, reconnect"}
+	DisconnectExpired     = Disconnect{Code: protocol.CloseTokenExpired, Reason: "token expired"}
+	DisconnectSlow        = Disconnect{Code: protocol.CloseSlowConsumer, Reason: "slow consumer, reconnect and resume"}
+	DisconnectTooMany     = Disconnect{Code: protocol.CloseTooManyConns, Reason: "too many connections"}
 )
 
 // Pseudo-disconnects recorded when the client ended the connection.
 var (
-	disconnectByClient = Disconnect{Code: 1000, Reason: "client closed"}
-	disconnectAbnormal = Disconnect{Code: 1006, Reason: "connection lost"}
+	disconnectByClient = Disconnect{Code: protocol.CloseNormal, Reason: "client closed"}
+	disconnectAbnormal = Disconnect{Code: protocol.CloseAbnormal, Reason: "connection lost"}
 )

@@ -19,7 +19,7 @@ import (
 // by one goroutine. A subject always maps to the same shard, so one user's events keep
 // their order. Delivery only enqueues into connection writers, so a shard never blocks
 // on a socket; if a shard channel still fills up, NATS reports a slow consumer and
-// drops (at-most-once live delivery, PROTOCOL.md §3).
+// drops (at-most-once live delivery, docs/protocol.md "Chat").
 type dispatcher struct {
 	log    *slog.Logger
 	shards []chan *nats.Msg

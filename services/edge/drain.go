@@ -7,12 +7,13 @@ import (
 // drainTick is the granularity of the spread-out closes.
 const drainTick = 10 * time.Millisecond
 
-// drain shuts the gateway down (PROTOCOL.md §7): readiness flips unready first, new
+// drain shuts the gateway down (docs/protocol.md "Server shutdown"): readiness flips unready first, new
 // connections are refused with 503, then every connection is closed with 1012, spread
 // evenly over DrainWindow (connection i of n at (i+½)·window/n, so a load balancer
 // sees the edge unready before anybody is asked to reconnect and clients do not all
-// reconnect at once). drain returns once every socket is closed, or after the window
-// plus WriteTimeout.
+// reconnect at once). drain returns once every socket is closed (or after the window
+// plus WriteTimeout) and every command forward has returned (at most RequestTimeout
+// more).
 func (s *Server) drain() {
 	s.draining.Store(true)
 	s.rt.Admin.SetDraining()
@@ -48,6 +49,11 @@ func (s *Server) drain() {
 	case <-done:
 	case <-time.After(time.Until(start.Add(window + s.cfg.WriteTimeout))):
 		s.log.Warn("drain: some sockets did not close in time")
+	}
+	// Commands still in flight end by their deadline (RequestTimeout); their replies
+	// go nowhere now, but they use the NATS connection Run closes next.
+	if !s.forwards.Wait(s.cfg.RequestTimeout + time.Second) {
+		s.log.Warn("drain: commands still in flight", "count", s.forwards.Running())
 	}
 	s.log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
 }

@@ -32,7 +32,7 @@ type Config struct {
 	AdminAddr string
 	// Addr is the HTTP/WebSocket listen address.
 	Addr string
-	// JWT verification (PROTOCOL.md §1).
+	// JWT verification (docs/protocol.md "Connecting").
 	JWTSecret, JWKS, JWTIssuer, JWTAudience string
 	// DevMode accepts ?userId= without a token and serves /dev/tokens. Never in production.
 	DevMode bool
@@ -71,6 +71,10 @@ type Config struct {
 	PresenceHeartbeat time.Duration
 	// MaxPresenceWatches caps the users one connection watches.
 	MaxPresenceWatches int
+	// Upstreams are the services Run waits for (each answers a NATS health request
+	// ready) before it opens Addr; see upstreams.go. Register's default is
+	// chat,notification,presence; nil (a Config built in code) does not wait.
+	Upstreams []string
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -100,6 +104,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Bool(&c.ReusePort, "reuseport", "TALIM_EDGE_REUSEPORT", false, "set SO_REUSEPORT so several edges share the address")
 	s.Duration(&c.PresenceHeartbeat, "presence-heartbeat", "TALIM_PRESENCE_HEARTBEAT", 10*time.Second, "presence heartbeat interval")
 	s.Int(&c.MaxPresenceWatches, "max-presence-watches", "TALIM_EDGE_MAX_PRESENCE_WATCHES", 200, 1, "users one connection may watch")
+	s.List(&c.Upstreams, "upstreams", "TALIM_EDGE_UPSTREAMS", "chat,notification,presence", "services that must answer ready before the edge opens its port (empty: do not wait)")
 }
 
 // Defaults fills zero fields with the defaults Register uses, so a Config built in
@@ -178,6 +183,8 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[*Conn]struct{}
 	connsWG sync.WaitGroup
+
+	forwards tracker // commands in flight to the services (commands.go), waited for by drain
 }
 
 // New validates cfg and returns an edge; it does no I/O.
@@ -203,7 +210,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Ready is closed once the edge accepts connections.
+// Ready is closed once the edge accepts connections: NATS is connected, every
+// service in Config.Upstreams answered ready and Addr is listening.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // AdminAddr is the bound admin address (after Ready).
@@ -226,18 +234,26 @@ func (s *Server) Run(ctx context.Context) error {
 	defer verifier.Close()
 	s.verifier = verifier
 
-	ln, err := listen(s.cfg.Addr, s.cfg.ReusePort)
-	if err != nil {
-		return fmt.Errorf("edge: listen %s: %w", s.cfg.Addr, err)
-	}
 	rt, err := service.StartRuntime(ctx, service.RuntimeOptions{
 		Name: "edge", NATS: s.cfg.NATS, AdminAddr: s.cfg.AdminAddr, Logger: s.log,
 	})
 	if err != nil {
-		_ = ln.Close()
 		return fmt.Errorf("start edge: %w", err)
 	}
-	s.rt, s.ln = rt, ln
+	s.rt = rt
+	// Open the port only once the services answer (upstreams.go).
+	gate := newUpstreamGate(s.cfg.Upstreams)
+	rt.Admin.AddCheck("upstreams", gate.check)
+	if err := gate.wait(ctx, rt.NC, rt.Log.Info); err != nil {
+		rt.Close(context.Background())
+		return nil // ctx ended before the edge ever served
+	}
+	ln, err := listen(s.cfg.Addr, s.cfg.ReusePort)
+	if err != nil {
+		rt.Close(context.Background())
+		return fmt.Errorf("edge: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
 	if p, err := netpoll.New(pollWorkers(runtime.GOMAXPROCS(0))); err == nil {
 		s.poll = p
 	} else {

@@ -12,3 +12,6 @@ func PresenceSubscriptions(s *Server) int { return s.watch.subscriptions() }
 
 // SlowConsumerCloses reads talim_edge_slow_consumer_closes_total.
 func SlowConsumerCloses(s *Server) float64 { return testutil.ToFloat64(s.metrics.slowCloses) }
+
+// ForwardsInFlight reports the command forwards that have not returned.
+func ForwardsInFlight(s *Server) int { return s.forwards.Running() }

@@ -19,30 +19,47 @@ import (
 	"github.com/talim/realtime/services/edge/internal/loadclient"
 )
 
-// TestMemoryPerConnection measures the edge's RSS per idle authenticated connection.
+// memBoundKiB is the bound on the edge's RSS per idle authenticated connection
+// (issue 15), asserted at memConns connections. Measured 2026-12 on a busy 2-core
+// machine: see docs/performance.md "Edge memory per idle connection".
+const (
+	memBoundKiB = 8.0
+	memConns    = 5000
+)
+
+// TestMemoryPerConnection asserts the edge's RSS per idle authenticated connection.
 // It builds cmd/edge, runs it as its own process against an in-process NATS server,
-// opens TALIM_EDGE_MEMTEST connections (distinct users, from 127.0.0.2… so the
-// client side does not run out of ports) from this process, and reads VmRSS of the
-// edge from /proc. Run:
+// opens memConns connections (distinct users, from 127.0.0.2… so the client side
+// does not run out of ports; this process and the edge each hold about 5,000 files,
+// under the 20,000 limit) from this process, and reads VmRSS of the edge from /proc:
+// the smallest of several samples, before and after, so a garbage collection in
+// flight does not count. Skipped with -short. More connections, logged and checked
+// against the same bound:
 //
 //	TALIM_EDGE_MEMTEST=10000 go test -run TestMemoryPerConnection -v -timeout 10m .
 func TestMemoryPerConnection(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("TALIM_EDGE_MEMTEST"))
-	if n <= 0 {
-		t.Skip("set TALIM_EDGE_MEMTEST=<connections> to run")
+	n := memConns
+	if v, err := strconv.Atoi(os.Getenv("TALIM_EDGE_MEMTEST")); err == nil && v > 0 {
+		n = v
+	} else if testing.Short() {
+		t.Skip("opens 5,000 connections; skipped with -short")
 	}
 	bin := buildEdge(t)
 	ns := startNATS(t)
 	addr, admin := freeAddr(t), freeAddr(t)
 	cmd := startEdgeProcess(t, bin, ns.ClientURL(), addr, admin)
+	connections := func() int {
+		v, _ := strconv.Atoi(scrape(t, "http://"+admin+"/metrics")["talim_edge_connections"])
+		return v
+	}
 	// Warm up: one connection, so lazily initialised state is in the baseline.
 	warm, err := loadclient.Dial(context.Background(), addr, "", edgetest.Token(t, secret, "warmup", time.Hour), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer warm.Close()
-	time.Sleep(time.Second)
-	before := vmRSS(t, cmd.Process.Pid)
+	eventually(t, 10*time.Second, func() bool { return connections() == 1 }, "warm-up connection registered")
+	before := settledRSS(t, cmd.Process.Pid)
 
 	var ips []string
 	for i := 0; i < 8; i++ {
@@ -53,7 +70,9 @@ func TestMemoryPerConnection(t *testing.T) {
 		tokens[i] = edgetest.Token(t, secret, fmt.Sprintf("load-%d", i), 24*time.Hour)
 	}
 	start := time.Now()
-	conns, err := loadclient.Open(context.Background(), loadclient.Options{
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conns, err := loadclient.Open(ctx, loadclient.Options{
 		Addr: addr, N: n, Token: func(i int) string { return tokens[i] }, LocalIPs: ips, PerIP: 2500,
 	})
 	defer func() {
@@ -65,15 +84,30 @@ func TestMemoryPerConnection(t *testing.T) {
 		t.Fatalf("opened %d: %v", len(conns), err)
 	}
 	took := time.Since(start)
-	time.Sleep(3 * time.Second) // let the edge settle (GC, flushers exit)
-	after := vmRSS(t, cmd.Process.Pid)
+	eventually(t, 60*time.Second, func() bool { return connections() == n+1 }, "every connection registered")
+	after := settledRSS(t, cmd.Process.Pid)
 	m := scrape(t, "http://"+admin+"/metrics")
-	per := float64(after-before) / float64(len(conns))
+	per := float64(after-before) / float64(len(conns)) / 1024
 	t.Logf("machine: %d CPUs, %s, %s", runtime.NumCPU(), cpuModel(), runtime.Version())
 	t.Logf("connections: %d opened in %v (%.0f/s)", len(conns), took.Round(time.Millisecond), float64(len(conns))/took.Seconds())
-	t.Logf("edge RSS: before %d KiB, after %d KiB: %.2f KiB per connection", before/1024, after/1024, per/1024)
+	t.Logf("edge RSS: before %d KiB, after %d KiB: %.2f KiB per connection (bound %.0f KiB)", before/1024, after/1024, per, memBoundKiB)
 	t.Logf("edge go_goroutines=%s heap_inuse=%s KiB stack_inuse=%s KiB talim_edge_connections=%s",
 		m["go_goroutines"], kib(m["go_memstats_heap_inuse_bytes"]), kib(m["go_memstats_stack_inuse_bytes"]), m["talim_edge_connections"])
+	if per > memBoundKiB {
+		t.Errorf("%.2f KiB of edge RSS per idle connection, want at most %.0f KiB", per, memBoundKiB)
+	}
+}
+
+// settledRSS is the smallest of several VmRSS samples of pid taken 100 ms apart:
+// the resident size with as little transient garbage in it as the samples show.
+func settledRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	least := vmRSS(t, pid)
+	for range 9 {
+		time.Sleep(100 * time.Millisecond) // sampling interval of a measurement
+		least = min(least, vmRSS(t, pid))
+	}
+	return least
 }
 
 // buildEdge builds cmd/edge into a temp dir.
@@ -95,7 +129,7 @@ func startEdgeProcess(t *testing.T, bin, natsURL, addr, admin string, extra ...s
 		"NATS_URL="+natsURL, "TALIM_ADMIN_ADDR="+admin, "TALIM_EDGE_ADDR="+addr,
 		"TALIM_JWT_SECRET="+secret, "TALIM_EDGE_CONNECT_RATE=100000", "TALIM_EDGE_CONNECT_BURST=100000",
 		"TALIM_EDGE_PING_INTERVAL="+envOr("TALIM_EDGE_MEMTEST_PING", "10m"), "TALIM_LOG_LEVEL=warn",
-		"TALIM_PRESENCE_HEARTBEAT=1h",
+		"TALIM_PRESENCE_HEARTBEAT=1h", "TALIM_EDGE_UPSTREAMS=", // no services behind this edge
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stderr = os.Stderr

@@ -21,7 +21,7 @@ import (
 	"github.com/talim/realtime/services/edge/internal/wsio"
 )
 
-// Engine.IO v4 HTTP long-polling on /socket.io/ (docs/socketio.md, PROTOCOL.md §8).
+// Engine.IO v4 HTTP long-polling on /socket.io/ (docs/socketio.md, docs/protocol.md "Socket.IO clients").
 //
 // A polling session is a Socket.IO connection like any other: the same sioConn
 // (handshake, CONNECT authentication, Engine.IO pings) and, once the CONNECT is

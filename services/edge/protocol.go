@@ -37,7 +37,7 @@ const (
 	maxProtocols
 )
 
-// Native is the native JSON protocol of PROTOCOL.md §2.
+// Native is the native JSON protocol of docs/protocol.md "Frames".
 type Native struct{}
 
 var _ Protocol = Native{}

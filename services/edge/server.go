@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// refuse writes a refusal before any upgrade (PROTOCOL.md §1).
+// refuse writes a refusal before any upgrade (docs/protocol.md "Connecting").
 func (s *Server) refuse(w http.ResponseWriter, status int, code, reason, message string) {
 	s.metrics.refused(reason)
 	w.Header().Set("Connection", "close")
@@ -173,18 +174,26 @@ func leftovers(conn net.Conn, rw *bufio.ReadWriter) io.Reader {
 // bare ?userId= is accepted too.
 func (s *Server) authenticate(r *http.Request) (auth.Claims, error) {
 	q := r.URL.Query()
-	token := q.Get("token")
-	if token == "" {
-		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			token = strings.TrimSpace(h[7:])
-		}
-	}
+	token := tokenFrom(q, r.Header)
 	if token == "" && s.cfg.DevMode {
 		if uid := q.Get("userId"); uid != "" && len(uid) <= 128 {
 			return auth.Claims{UserID: uid, Name: uid}, nil
 		}
 	}
 	return s.verifier.Verify(token)
+}
+
+// tokenFrom extracts the client token: the query parameter token wins, else an
+// "Authorization: Bearer <token>" header (scheme case-insensitive, surrounding
+// spaces trimmed); "" when neither carries one (docs/protocol.md "Connecting").
+func tokenFrom(q url.Values, h http.Header) string {
+	if token := q.Get("token"); token != "" {
+		return token
+	}
+	if v := h.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
 }
 
 func (s *Server) handleDevTokens(w http.ResponseWriter, _ *http.Request) {

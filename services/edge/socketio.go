@@ -15,7 +15,7 @@ import (
 	"github.com/talim/realtime/services/edge/internal/sio"
 )
 
-// Socket.IO v4 compatibility (PROTOCOL.md §8): Engine.IO v4 + Socket.IO v5 over the
+// Socket.IO v4 compatibility (docs/protocol.md "Socket.IO clients"): Engine.IO v4 + Socket.IO v5 over the
 // WebSocket transport at /socket.io/. This file holds the Protocol implementation
 // (events, acks and errors as Socket.IO packets) and the HTTP endpoint; the session
 // (handshake, CONNECT authentication, Engine.IO ping/pong, read loop) is in
@@ -141,7 +141,7 @@ const (
 	sioVersionMessage   = `only Engine.IO protocol 4 (socket.io-client v3/v4, EIO=4) is supported`
 )
 
-// handleSocketIO serves GET/POST /socket.io/ (PROTOCOL.md §8): the long-polling
+// handleSocketIO serves GET/POST /socket.io/ (docs/protocol.md "Socket.IO clients"): the long-polling
 // transport and the upgrade of a polling session are in polling.go; a WebSocket
 // opened directly (transports: ["websocket"]) is served here. Refusals before the
 // upgrade are the native ones (503 draining, 403 Origin, 429 connect rate; 401 and

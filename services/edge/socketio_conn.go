@@ -43,7 +43,7 @@ import (
 // Unlike native connections, a Socket.IO connection keeps a reader goroutine for its
 // whole life (the codec's Session must see frames in order from one goroutine).
 
-// Socket.IO specific disconnects (close codes of PROTOCOL.md §2).
+// Socket.IO specific disconnects (docs/protocol.md "Close codes").
 var (
 	disconnectSIOPingTimeout = Disconnect{Code: 1001, Reason: "ping timeout"}
 	disconnectSIOProtocol    = Disconnect{Code: 1008, Reason: "invalid socket.io packet"}

@@ -48,22 +48,7 @@ func start(t testing.TB, configure ...func(*notification.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	select {
-	case <-svc.Ready():
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("service not ready")
-	}
+	testkit.Run(t, "notification", svc)
 	e := &env{svc: svc, nc: testkit.NATSConn(t, ns.ClientURL())}
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {

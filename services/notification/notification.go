@@ -1,4 +1,4 @@
-// Package notification is the notification service: the NotificationService gRPC API, the per-user in-app inbox in MongoDB and live delivery through the per-user NATS subjects (PROTOCOL.md §4).
+// Package notification is the notification service: the NotificationService gRPC API, the per-user in-app inbox in MongoDB and live delivery through the per-user NATS subjects (docs/protocol.md "Notifications").
 package notification
 
 import (

@@ -1,6 +1,6 @@
 // Package presence is the presence service: it keeps who is online as soft state
 // rebuilt from the edges' connection events and heartbeats, persists lastSeenAt, and
-// answers presence subscriptions (PROTOCOL.md §5).
+// answers presence subscriptions (docs/protocol.md "Presence").
 //
 // # State
 //

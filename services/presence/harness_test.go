@@ -1,7 +1,6 @@
 package presence
 
 import (
-	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -98,28 +97,8 @@ func (h *harness) start(mutate func(*Config)) (*Service, func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	select {
-	case <-svc.Ready():
-	case err := <-done:
-		cancel()
-		h.t.Fatalf("presence did not start: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		h.t.Fatal("presence not ready within 20s")
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("presence run: %v", err)
-			}
-		})
-	}
-	h.t.Cleanup(stop)
+	p := testkit.Run(h.t, "presence", svc)
+	stop := func() { p.Stop() }
 	return svc, stop
 }
 

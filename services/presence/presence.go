@@ -184,7 +184,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	subs = append(subs, qsub)
 
-	cmds := command.New(rt.NC, command.Options{Service: "presence", Logger: s.log, Registerer: rt.Admin.Registry()})
+	cmds := command.New(rt.NC, command.Options{Service: "presence", Logger: s.log, Registerer: rt.Admin.Registry(),
+		Unavailable: []error{store.ErrUnavailable}})
 	cmds.Handle("subscribe-presence", s.subscribe)
 	cmds.Handle("unsubscribe-presence", s.unsubscribe)
 	cmds.Handle("set-status", s.setStatus)

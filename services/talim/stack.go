@@ -120,7 +120,9 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// StartStack starts the whole system and returns once every service is ready.
+// StartStack starts the whole system and returns once every service is ready. The
+// order is: infrastructure, chat, notification and presence (each ready), the seed,
+// and only then the edge, so the WebSocket port never answers before it can serve.
 func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("talim: DataDir is required")
@@ -208,11 +210,11 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	services := []struct {
 		name string
 		r    runner
-	}{{"chat", st.Chat}, {"notification", st.Notification}, {"presence", st.Presence}, {"edge", st.Edge}}
-	for _, s := range services {
+	}{{"chat", st.Chat}, {"notification", st.Notification}, {"presence", st.Presence}}
+	run := func(name string, r runner) {
 		g.Go(func() error {
-			if err := s.r.Run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
+			if err := r.Run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			return nil
 		})
@@ -228,31 +230,47 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 			return nil
 		}
 	})
-	for _, s := range services {
+	waitReady := func(name string, r runner) error {
 		select {
-		case <-s.r.Ready():
+		case <-r.Ready():
+			return nil
 		case <-gctx.Done():
 			cancel()
-			return nil, fmt.Errorf("start %s: %w", s.name, errors.Join(g.Wait(), gctx.Err()))
+			return fmt.Errorf("start %s: %w", name, errors.Join(g.Wait(), gctx.Err()))
 		case <-ctx.Done():
 			cancel()
 			_ = g.Wait()
-			return nil, fmt.Errorf("start %s: %w", s.name, ctx.Err())
+			return fmt.Errorf("start %s: %w", name, ctx.Err())
+		}
+	}
+	for _, s := range services {
+		run(s.name, s.r)
+	}
+	for _, s := range services {
+		if err := waitReady(s.name, s.r); err != nil {
+			return nil, err
 		}
 	}
 	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName)
-	st.EdgeURL = "http://" + st.Edge.Addr()
-	st.WSURL = "ws://" + st.Edge.Addr() + "/ws"
-	st.AdminAddrs["edge"] = st.Edge.AdminAddr()
 	st.AdminAddrs["chat"] = st.Chat.AdminAddr()
 	st.AdminAddrs["notification"] = st.Notification.AdminAddr()
 	st.AdminAddrs["presence"] = st.Presence.AdminAddr()
+	// The edge opens last, after the services answer and the demo rooms exist, so a
+	// client that connects the moment the port opens can join (issue 15). The edge
+	// itself also waits for the services' NATS health answers (edge/upstreams.go).
 	if cfg.Seed {
 		if err := st.seed(ctx); err != nil {
 			_ = st.Close()
 			return nil, err
 		}
 	}
+	run("edge", st.Edge)
+	if err := waitReady("edge", st.Edge); err != nil {
+		return nil, err
+	}
+	st.EdgeURL = "http://" + st.Edge.Addr()
+	st.WSURL = "ws://" + st.Edge.Addr() + "/ws"
+	st.AdminAddrs["edge"] = st.Edge.AdminAddr()
 	return st, nil
 }
 

@@ -33,7 +33,7 @@ func TestFault_ChatInstanceKilled_NothingAckedLost(t *testing.T) {
 	runTraffic(t, ctx, l, members, room, 5*time.Millisecond, 20, 20, func() {
 		px.cut()
 		// Its graceful stop now waits out its NATS drain timeout; traffic goes on.
-		go victim.stop(t)
+		go victim.Stop()
 	})
 	acked, errs := l.snapshot()
 	t.Logf("%d acks; errors on the way (retried): %v", len(acked), errs)

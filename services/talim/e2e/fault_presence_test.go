@@ -30,7 +30,7 @@ func TestFault_PresenceReplicaRestarted(t *testing.T) {
 	expectPresence(t, watcher, "ben", "online", 5*time.Second)
 
 	// Replica 1 (the stack's) stops; replica 2 carries on.
-	b.PresenceProc.stop(t)
+	b.PresenceProc.Stop()
 	ben.Close()
 	expectPresence(t, watcher, "ben", "offline", 5*time.Second)
 	ben = edgetest.Dial(t, url, rg.token("ben"))
@@ -39,7 +39,7 @@ func TestFault_PresenceReplicaRestarted(t *testing.T) {
 	// A fresh replica (the restart) joins, then replica 2 stops: the fresh one is alone.
 	_, p3 := rg.startPresence("presence-3", rg.presenceConfig(ns.URL()))
 	_ = p3
-	p2.stop(t)
+	p2.Stop()
 	// It learns ben's connection from the edge's next heartbeat and says nothing.
 	waitUntil(t, "the restarted replica to know ben is online", func() bool {
 		st, err := presenceQuery(nc, "ben")

@@ -31,6 +31,7 @@ import (
 	"github.com/talim/realtime/pkg/client"
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/devstack"
+	"github.com/talim/realtime/pkg/devstack/testkit"
 	"github.com/talim/realtime/pkg/grpcx"
 	"github.com/talim/realtime/pkg/service"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
@@ -252,51 +253,15 @@ func (r *rig) presenceConfig(natsURL string) presence.Config {
 	return c
 }
 
-type runner interface {
-	Run(context.Context) error
-	Ready() <-chan struct{}
-}
+type runner = testkit.Runner
 
-// proc is one running service instance.
-type proc struct {
-	name   string
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
+// proc is one running service instance (testkit.Run).
+type proc = testkit.Proc
 
 // run starts svc.Run and waits until it is ready; the instance stops at cleanup.
 func (r *rig) run(name string, svc runner) *proc {
 	r.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{name: name, cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- svc.Run(ctx) }()
-	select {
-	case <-svc.Ready():
-	case err := <-p.done:
-		cancel()
-		r.t.Fatalf("%s: stopped before ready: %v", name, err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		r.t.Fatalf("%s: not ready after 60s", name)
-	}
-	r.t.Cleanup(func() { p.stop(r.t) })
-	return p
-}
-
-// stop cancels the instance and waits for Run to return.
-func (p *proc) stop(t testing.TB) {
-	p.once.Do(func() {
-		p.cancel()
-		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Errorf("%s: %v", p.name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s: did not stop within 30s", p.name)
-		}
-	})
+	return testkit.Run(r.t, name, svc)
 }
 
 func (r *rig) startEdge(name string, cfg edge.Config) (*edge.Server, *proc) {

@@ -186,7 +186,7 @@ func (x *Command) GetDeadlineUnixMs() int64 {
 	return 0
 }
 
-// Error is a protocol error (PROTOCOL.md §2 error codes).
+// Error is a protocol error (docs/protocol.md "Errors" codes).
 type Error struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// bad_request, unknown_event, unauthorized, forbidden, not_found, rate_limited,

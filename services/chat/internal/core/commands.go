@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -30,9 +31,52 @@ func (c *Core) Register(srv *command.Server) {
 }
 
 type historyPage struct {
-	RoomID   string          `json:"roomId"`
-	Messages []store.Message `json:"messages"`
-	HasMore  bool            `json:"hasMore"`
+	RoomID   string            `json:"roomId"`
+	Messages []json.RawMessage `json:"messages"`
+	HasMore  bool              `json:"hasMore"`
+}
+
+// MaxPageBytes bounds the encoded messages of one history page. Without it a page
+// of 50 (up to 200) messages of 4000 characters could exceed the edge's outbound
+// queue (1 MiB by default; the connection closed with 4008 on every join) and the
+// NATS payload limit (1 MB). 256 KiB leaves room for live frames in the queue.
+const MaxPageBytes = 256 << 10
+
+// newPage encodes msgs (oldest first) into a page of at most MaxPageBytes of
+// messages, always at least one. When it must drop messages it keeps the end of
+// the page the client reads first and reports hasMore, so the client pages on in
+// the same direction: keepNewest for the newest page and beforeSeq paging (older
+// messages dropped), otherwise the oldest are kept (afterSeq and resume paging).
+func newPage(roomID string, msgs []store.Message, more, keepNewest bool) (historyPage, error) {
+	enc := make([]json.RawMessage, len(msgs))
+	for i, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return historyPage{}, fmt.Errorf("encode message %s: %w", m.ID, err)
+		}
+		enc[i] = b
+	}
+	total, n := 0, 0
+	for n < len(enc) {
+		i := n
+		if keepNewest {
+			i = len(enc) - 1 - n
+		}
+		if n > 0 && total+len(enc[i]) > MaxPageBytes {
+			break
+		}
+		total += len(enc[i]) + 1
+		n++
+	}
+	if n < len(enc) {
+		more = true
+		if keepNewest {
+			enc = enc[len(enc)-n:]
+		} else {
+			enc = enc[:n]
+		}
+	}
+	return historyPage{RoomID: roomID, Messages: enc, HasMore: more}, nil
 }
 
 type readState struct {
@@ -131,20 +175,17 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 	if err != nil {
 		return nil, err
 	}
-	frame, err := command.Frame("chat-room-history", historyPage{RoomID: req.RoomID, Messages: nonNil(msgs), HasMore: more})
+	page, err := newPage(req.RoomID, msgs, more, q.Latest)
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	frame, err := command.Frame("chat-room-history", page)
 	if err != nil {
 		return nil, err
 	}
 	reply.Frames = append(reply.Frames, frame)
 	reply.JoinRooms = []string{req.RoomID}
 	return reply, nil
-}
-
-func nonNil(m []store.Message) []store.Message {
-	if m == nil {
-		return []store.Message{}
-	}
-	return m
 }
 
 func (c *Core) leaveRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
@@ -262,7 +303,11 @@ func (c *Core) history(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply,
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	return command.OK(historyPage{RoomID: req.RoomID, Messages: nonNil(msgs), HasMore: more})
+	page, err := newPage(req.RoomID, msgs, more, req.AfterSeq == nil)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return command.OK(page)
 }
 
 func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {

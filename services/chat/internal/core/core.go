@@ -215,7 +215,7 @@ func (c *Core) room(ctx context.Context, roomID string) (*roster.State, error) {
 		return nil, command.NotFound("room %q not found", roomID)
 	}
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, command.ErrUnavailable) {
+		if ctx.Err() != nil && !errors.Is(err, command.ErrUnavailable) && !errors.Is(err, store.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", command.ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("load room %s: %w", roomID, err)

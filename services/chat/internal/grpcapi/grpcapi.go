@@ -59,7 +59,7 @@ func toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, core.ErrArchived):
 		return status.Error(codes.FailedPrecondition, "room is archived")
-	case errors.Is(err, command.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, command.ErrUnavailable), errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return status.Error(codes.Unavailable, "store unavailable; nothing was changed, retry later")
 	}
 	return status.Error(codes.Internal, "internal error")

@@ -23,6 +23,6 @@
 // See package pipeline for the seq allocation protocol.
 //
 // Errors: a store that cannot be reached yields errors wrapping
-// command.ErrUnavailable; a missing document yields ErrNotFound; a unique index
+// ErrUnavailable; a missing document yields ErrNotFound; a unique index
 // violation on insert yields ErrDuplicate.
 package store

@@ -12,12 +12,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/talim/realtime/pkg/command"
 	"github.com/talim/realtime/pkg/mongox"
 )
 
 // ErrNotFound means the document does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrUnavailable wraps failures to reach the store: nothing was changed and the
+// operation may be retried. The handler layers map it to the protocol's
+// `unavailable` (command.Options.Unavailable, grpcapi).
+var ErrUnavailable = errors.New("store unavailable")
 
 // ErrDuplicate means an insert violated a unique index.
 var ErrDuplicate = errors.New("duplicate key")
@@ -61,7 +65,7 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// wrap adds op to err and marks unreachable-store errors as command.ErrUnavailable.
+// wrap adds op to err and marks unreachable-store errors with ErrUnavailable.
 func wrap(op string, err error) error {
 	switch {
 	case err == nil:
@@ -71,7 +75,7 @@ func wrap(op string, err error) error {
 	case mongox.IsDuplicateKey(err):
 		return fmt.Errorf("%s: %w: %w", op, ErrDuplicate, err)
 	case mongox.IsUnavailable(err):
-		return fmt.Errorf("%s: %w: %w", op, command.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

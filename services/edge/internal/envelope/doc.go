@@ -1,5 +1,5 @@
 // Package envelope decodes and encodes the native protocol's JSON envelope
-// (PROTOCOL.md §2) without encoding/json on the hot path.
+// (docs/protocol.md "Frames") without encoding/json on the hot path.
 //
 // Decode is strict: the top level must be one JSON object with a string "event"
 // (1..64 characters of [a-z0-9-]), an optional object "data" (absent means {}) and an

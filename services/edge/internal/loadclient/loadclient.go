@@ -1,7 +1,8 @@
 // Package loadclient opens many idle, authenticated native-protocol connections with
 // as little client-side memory as possible (no goroutine per connection: each is
-// dialled, upgraded, checked for its `connected` frame and then left alone). The edge
-// memory measurement (memory_test.go) and the load tool use it.
+// dialled, upgraded, checked for its `connected` frame and then left alone). The
+// edge's own tests use it: the memory bound (memory_test.go), the socket fan-out
+// benchmark (fanout_socket_test.go) and the read-path tests (read_test.go).
 package loadclient
 
 import (

@@ -1,6 +1,6 @@
 // Package sio implements the subset of the Socket.IO wire protocol that the
 // edge gateway needs to serve unmodified socket.io-client v4 frontends
-// (PROTOCOL.md §8): an Engine.IO v4 + Socket.IO v5 packet codec for the
+// (docs/protocol.md "Socket.IO clients"): an Engine.IO v4 + Socket.IO v5 packet codec for the
 // WebSocket transport, and the per-connection session state machine the edge
 // adapter drives.
 //

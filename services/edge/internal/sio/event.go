@@ -121,7 +121,7 @@ const (
 )
 
 // AppendEventFromNative converts a server → client frame of the native
-// protocol (PROTOCOL.md §2) into a Socket.IO EVENT frame without decoding
+// protocol (docs/protocol.md "Frames") into a Socket.IO EVENT frame without decoding
 // the data:
 //
 //	{"event":"chat-message","data":{...}}  →  42["chat-message",{...}]

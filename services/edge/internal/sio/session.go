@@ -54,7 +54,7 @@ const (
 	// KindBadEvent means a well-formed EVENT packet whose payload is unusable
 	// (bad or reserved event name). Inbound.Err says why and Inbound.AckID
 	// is set: answer bad_request (through AppendAck when AckID >= 0) and
-	// keep the connection, like the native protocol does (PROTOCOL.md §2).
+	// keep the connection, like the native protocol does (docs/protocol.md "Frames").
 	KindBadEvent
 	// KindClose means the client closed the session (Engine.IO close or
 	// Socket.IO DISCONNECT): close the WebSocket. The session is closed.

@@ -142,6 +142,9 @@ func TestStreamErrors(t *testing.T) {
 		{"unmasked", unmasked, ErrProtocol},
 		{"continuation without start", clientFrame(true, ws.OpContinuation, []byte("x")), ErrProtocol},
 		{"long control", clientFrame(true, ws.OpPing, make([]byte, 126)), ErrProtocol},
+		{"reserved control opcode", clientFrame(true, ws.OpCode(0xd), nil), ErrProtocol},
+		{"reserved data opcode", clientFrame(true, ws.OpCode(0x3), nil), ErrProtocol},
+		{"header cut after two bytes", clientFrame(true, ws.OpText, []byte("x"))[:2], io.ErrUnexpectedEOF},
 		{"fragmented too big", append(clientFrame(false, ws.OpText, make([]byte, 900)), clientFrame(true, ws.OpContinuation, make([]byte, 200))[:8]...), ErrTooBig},
 	}
 	for _, tc := range cases {

@@ -1,5 +1,5 @@
 // Package wsio reads and writes WebSocket frames for the edge on top of gobwas/ws
-// primitives, with the limits the protocol needs (PROTOCOL.md §2): a message size
+// primitives, with the limits the protocol needs (docs/protocol.md "Frames"): a message size
 // limit checked from the frame header before any payload is read, binary messages
 // refused before their payload is read, and UTF-8 validation of text messages.
 //
@@ -122,6 +122,9 @@ func (r *Reader) header() (ws.Header, error) {
 	}
 	n := headerLen(b)
 	if _, err := io.ReadFull(r.Src, r.hdr[2:n]); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // a frame was started: the peer cut it (found by FuzzFrames)
+		}
 		return ws.Header{}, err
 	}
 	h, _, err := parseHeader(r.hdr[:n])
@@ -203,6 +206,9 @@ type assembler struct {
 
 func (a *assembler) check(h ws.Header, max int) error {
 	switch {
+	case h.OpCode.IsReserved():
+		// 0x3-0x7 and 0xB-0xF (IsControl is true for the latter; found by FuzzFrames).
+		return fmt.Errorf("%w: reserved opcode %d", ErrProtocol, h.OpCode)
 	case h.OpCode.IsControl():
 		if !h.Fin || h.Length > 125 {
 			return fmt.Errorf("%w: fragmented or long control frame", ErrProtocol)

@@ -10,7 +10,7 @@ import (
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
-// Client events (PROTOCOL.md §4).
+// Client events (docs/protocol.md "Notifications").
 const (
 	EventList     = "list-notifications"
 	EventMarkRead = "mark-notification-read"

@@ -1,6 +1,6 @@
 // Package notify is the notification service's logic: validating and executing
 // sends (idempotently, in bounded bulk writes), live delivery on the per-user NATS
-// subjects, the client events of PROTOCOL.md §4 served over pkg/command, the
+// subjects, the client events of docs/protocol.md "Notifications" served over pkg/command, the
 // NotificationService gRPC API and the expiry cleanup loop.
 //
 // Idempotency. A Send first inserts a `sends` document whose _id is the idempotency

@@ -10,10 +10,10 @@ import (
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
-// timeLayout is PROTOCOL.md's timestamp format: RFC 3339, milliseconds, UTC.
+// timeLayout is the timestamp format of docs/protocol.md: RFC 3339, milliseconds, UTC.
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
-// Wire is the notification object of PROTOCOL.md §4.
+// Wire is the notification object of docs/protocol.md "Notifications".
 type Wire struct {
 	ID         string            `json:"id"`
 	Category   string            `json:"category"`

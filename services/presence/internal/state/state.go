@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Visible statuses (PROTOCOL.md §5) and the chosen-only status Invisible.
+// Visible statuses (docs/protocol.md "Presence") and the chosen-only status Invisible.
 const (
 	Online    = "online"
 	Away      = "away"

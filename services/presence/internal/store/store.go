@@ -19,7 +19,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/talim/realtime/pkg/command"
 	"github.com/talim/realtime/pkg/mongox"
 )
 
@@ -112,9 +111,14 @@ func (s *Store) LastSeen(ctx context.Context, ids []string) (map[string]time.Tim
 	return out, nil
 }
 
+// ErrUnavailable wraps failures to reach the store; the handler layer maps it to
+// the protocol's `unavailable` (command.Options.Unavailable in presence.go).
+var ErrUnavailable = errors.New("store unavailable")
+
+// wrap adds op to err and marks unreachable-store errors with ErrUnavailable.
 func wrap(op string, err error) error {
 	if mongox.IsUnavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, command.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
