@@ -225,6 +225,9 @@ func (h *hub) deliver(m *nats.Msg, st *shardState) {
 		h.s.log.Warn("malformed outbound", "subject", m.Subject, "err", err)
 		return
 	}
+	if span := deliverSpan(m, out); span != nil {
+		defer endDeliver(span, len(st.conns))
+	}
 	if items := out.GetBatch(); len(items) > 0 {
 		// A batch of room events (chat's group delivery): each in order, as if
 		// published one by one. Items are never batches themselves.

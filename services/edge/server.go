@@ -72,7 +72,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.serve(conn, leftovers(conn, rw), protoNative, claims)
+	s.serve(conn, leftovers(conn, rw), protoNative, claims, clientTrace(r))
 }
 
 // admit applies the refusals that come before authentication, for every protocol:

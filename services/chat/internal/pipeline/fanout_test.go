@@ -215,7 +215,7 @@ func BenchmarkFanoutRound(b *testing.B) {
 	var n int
 	var mu sync.Mutex
 	f := NewFanout(FanoutOptions{
-		Publish: func(string, []byte) error { mu.Lock(); n++; mu.Unlock(); return nil },
+		Publish: func(string, []byte, map[string][]string) error { mu.Lock(); n++; mu.Unlock(); return nil },
 		Members: func(context.Context, string) (*roster.Members, error) { return ms, nil }})
 	p := payload(b, 1)
 	b.ResetTimer()
