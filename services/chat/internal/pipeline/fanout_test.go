@@ -23,7 +23,7 @@ type recorder struct {
 	in   chan struct{}      // when set, Publish signals it (non-blocking) on entry
 }
 
-func (r *recorder) publish(subj string, data []byte) error {
+func (r *recorder) publish(subj string, data []byte, _ map[string][]string) error {
 	if r.in != nil {
 		select {
 		case r.in <- struct{}{}:

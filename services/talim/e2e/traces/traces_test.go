@@ -154,12 +154,12 @@ func TestTrace_ChatSend(t *testing.T) {
 	}
 
 	ss := spans(t, client.TraceID(), "edge send-chat-message", "chat send-chat-message", "chat store batch",
-		"insert messages", "chat fanout chat-message", "edge deliver chat-message")
+		"insert messages", "chat fanout", "edge deliver chat-message")
 	edge := find(ss, "edge send-chat-message")
 	handler := find(ss, "chat send-chat-message")
 	batch := find(ss, "chat store batch")
 	insert := find(ss, "insert messages")
-	fanout := find(ss, "chat fanout chat-message")
+	fanout := find(ss, "chat fanout")
 	deliver := find(ss, "edge deliver chat-message")
 
 	if edge.Parent.SpanID() != client.SpanID() || !edge.Parent.IsRemote() {
@@ -179,7 +179,7 @@ func TestTrace_ChatSend(t *testing.T) {
 	}
 	childOf(t, fanout, handler)
 	childOf(t, deliver, fanout)
-	if !deliver.Parent.IsRemote() || !hasEvent(deliver, "frame enqueued") {
+	if !deliver.Parent.IsRemote() || !hasEvent(deliver, "frames enqueued") {
 		t.Errorf("deliver span: parent remote %v (crossed NATS), events %v", deliver.Parent.IsRemote(), deliver.Events)
 	}
 	// The membership read of the handler joins the trace too (a store call).
@@ -226,7 +226,7 @@ func TestTrace_NotificationSend(t *testing.T) {
 	childOf(t, insert, server)
 	childOf(t, deliver, server)
 	childOf(t, edge, deliver)
-	if !hasEvent(edge, "frame enqueued") {
+	if !hasEvent(edge, "frames enqueued") {
 		t.Errorf("edge delivery has no frame event: %v", edge.Events)
 	}
 }
