@@ -61,7 +61,6 @@ require (
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.1 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/talim/realtime/proto v0.0.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
@@ -105,6 +104,7 @@ require (
 )
 
 require (
+	github.com/prometheus/common v0.72.1
 	github.com/prometheus/prometheus v0.315.1
 	github.com/talim/realtime/pkg v0.0.0
 	github.com/talim/realtime/services/chat v0.0.0
