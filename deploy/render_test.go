@@ -68,7 +68,7 @@ var (
 	treeErr  error
 )
 
-// renderTree returns a private copy of deploy/k8s and deploy/nats (kustomize reads
+// renderTree returns a private copy of deploy/k8s, deploy/nats and deploy/grafana (kustomize reads
 // files relative to each kustomization) in which overlays/prod/secrets.env exists,
 // made from secrets.env.example as an operator would.
 func renderTree(t *testing.T) string {
@@ -79,7 +79,7 @@ func renderTree(t *testing.T) string {
 			treeErr = err
 			return
 		}
-		for _, sub := range []string{"k8s", "nats"} {
+		for _, sub := range []string{"k8s", "nats", "grafana"} {
 			if err := copyTree(sub, filepath.Join(dir, sub)); err != nil {
 				treeErr = err
 				return

@@ -18,9 +18,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/subject"
+	"github.com/talim/realtime/pkg/tracing"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 )
 
@@ -213,19 +217,33 @@ func (s *Server) Stop(ctx context.Context) {
 	}
 }
 
+// serve handles one command. With tracing on it is the span "<service> <event>",
+// a child of the edge's span carried in Command.trace; the handler's context
+// carries it, so store calls, fan-out jobs and log lines join the trace.
 func (s *Server) serve(m *nats.Msg) {
 	start := time.Now()
 	event := subject.EventFromCommand(s.o.Service, m.Subject)
 	var cmd edgev1.Command
 	var reply *edgev1.Reply
 	var err error
-	if uerr := proto.Unmarshal(m.Data, &cmd); uerr != nil {
+	ctx := context.Background()
+	var span trace.Span
+	uerr := proto.Unmarshal(m.Data, &cmd)
+	if tracing.Enabled() {
+		ctx, span = tracing.Start(tracing.Extract(ctx, cmd.GetTrace()), s.o.Service+" "+event,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("talim.event", event),
+				attribute.String("talim.connection_id", cmd.GetConnectionId()), attribute.String("talim.edge_id", cmd.GetEdgeId())))
+		defer span.End()
+	}
+	switch h, ok := s.handlers[cmd.GetEvent()]; {
+	case uerr != nil:
 		err = BadRequest("malformed command envelope")
-	} else if h, ok := s.handlers[cmd.GetEvent()]; !ok || cmd.GetEvent() != event {
+	case !ok || cmd.GetEvent() != event:
 		err = Errorf(CodeUnknownEvent, "unknown event %q", event)
-	} else if cmd.GetIdentity().GetUserId() == "" {
+	case cmd.GetIdentity().GetUserId() == "":
 		err = Errorf(CodeUnauthorized, "command without identity")
-	} else {
+	default:
 		timeout := s.o.Timeout
 		if dl := cmd.GetDeadlineUnixMs(); dl > 0 {
 			timeout = time.Until(time.UnixMilli(dl))
@@ -235,8 +253,8 @@ func (s *Server) serve(m *nats.Msg) {
 			s.shed.WithLabelValues("expired").Inc()
 			err = &Error{Code: CodeUnavailable, Message: "the command's deadline passed while it was queued; retry later", RetryAfterMs: overloadRetry.Milliseconds()}
 		} else {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			reply, err = s.call(ctx, h, &cmd)
+			hctx, cancel := context.WithTimeout(ctx, timeout)
+			reply, err = s.call(hctx, h, &cmd)
 			cancel()
 		}
 	}
@@ -251,7 +269,13 @@ func (s *Server) serve(m *nats.Msg) {
 		pe, known := AsError(err)
 		result = pe.Code
 		if !known {
-			s.o.Logger.Error("command failed", "event", event, "user", cmd.GetIdentity().GetUserId(), "err", err)
+			s.o.Logger.ErrorContext(ctx, "command failed", "event", event, "user", cmd.GetIdentity().GetUserId(), "err", err)
+		}
+		if span != nil {
+			span.SetStatus(codes.Error, pe.Code)
+			if !known {
+				span.RecordError(err)
+			}
 		}
 		reply = &edgev1.Reply{Error: &edgev1.Error{Code: pe.Code, Message: pe.Message, RetryAfterMs: pe.RetryAfterMs}}
 	}
@@ -259,16 +283,23 @@ func (s *Server) serve(m *nats.Msg) {
 		reply = &edgev1.Reply{Data: []byte("{}")}
 	}
 	s.duration.WithLabelValues(event, result).Observe(time.Since(start).Seconds())
+	if span != nil {
+		span.SetAttributes(attribute.String("talim.result", result))
+	}
 	if m.Reply == "" {
 		return
 	}
 	b, merr := proto.Marshal(reply)
 	if merr != nil {
-		s.o.Logger.Error("marshal reply", "event", event, "err", merr)
+		s.o.Logger.ErrorContext(ctx, "marshal reply", "event", event, "err", merr)
 		return
 	}
-	if rerr := m.Respond(b); rerr != nil && !errors.Is(rerr, nats.ErrConnectionClosed) {
-		s.o.Logger.Warn("respond", "event", event, "err", rerr)
+	rerr := m.Respond(b)
+	if span != nil {
+		span.AddEvent("reply sent", trace.WithAttributes(attribute.Int("talim.reply_bytes", len(b))))
+	}
+	if rerr != nil && !errors.Is(rerr, nats.ErrConnectionClosed) {
+		s.o.Logger.WarnContext(ctx, "respond", "event", event, "err", rerr)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,9 +24,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/talim/realtime/pkg/config"
+	"github.com/talim/realtime/pkg/tracing"
 )
 
 // TLS is the optional transport security of a gRPC server: with CertFile and KeyFile
@@ -70,7 +74,10 @@ type Server struct {
 }
 
 // NewServer returns a server with auth interceptors and health and reflection
-// registered. Register the API services, then call Health.SetServingStatus.
+// registered. Register the API services, then call Health.SetServingStatus. With
+// tracing on (tracing.Enabled when called), every API call is a server span that
+// continues the caller's W3C trace context (otelgrpc stats handler); health checks
+// and reflection are not traced.
 func NewServer(o Options) (*Server, error) {
 	if o.ServiceToken == "" {
 		return nil, errors.New("grpc: a service token is required")
@@ -78,6 +85,13 @@ func NewServer(o Options) (*Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(recoverUnary(o.Logger), authUnary(o.ServiceToken)),
 		grpc.MaxRecvMsgSize(16 << 20),
+	}
+	if tracing.Enabled() {
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(tracing.Provider()),
+			otelgrpc.WithPropagators(propagation.TraceContext{}),
+			otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool { return !public(info.FullMethodName) }),
+		)))
 	}
 	if o.TLS.CertFile != "" || o.TLS.KeyFile != "" {
 		cfg, err := tlsConfig(o.TLS)

@@ -10,7 +10,8 @@ import (
 )
 
 // New returns a logger writing JSON (format "json") or logfmt-like text ("text") at
-// level ("debug", "info", "warn", "error").
+// level ("debug", "info", "warn", "error"). Lines logged with a context carrying a
+// span get trace_id and span_id (TraceHandler).
 func New(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
@@ -19,9 +20,9 @@ func New(w io.Writer, format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(WithTrace(slog.NewJSONHandler(w, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(WithTrace(slog.NewTextHandler(w, opts))), nil
 	default:
 		return nil, fmt.Errorf("log format %q: want json or text", format)
 	}

@@ -12,14 +12,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/talim/realtime/pkg/tracing"
 )
 
 // Connect opens a client for uri, named appName in server logs, and pings the primary
-// within timeout. The driver reconnects by itself afterwards.
+// within timeout. The driver reconnects by itself afterwards. With tracing on
+// (tracing.Enabled at connect time) every command made within a trace is a span.
 func Connect(ctx context.Context, uri, appName string, timeout time.Duration) (*mongo.Client, error) {
 	opts := options.Client().ApplyURI(uri).SetAppName(appName).
 		SetServerSelectionTimeout(timeout).
 		SetConnectTimeout(timeout)
+	if tracing.Enabled() {
+		opts.SetMonitor(traceMonitor())
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to mongodb: %w", err)

@@ -133,3 +133,13 @@ func Drain(nc *nats.Conn, timeout time.Duration) {
 		nc.Close()
 	}
 }
+
+// Publish publishes data to subj with headers h (trace context from
+// tracing.Header), or as a plain publish when h is empty: no message struct and no
+// header encoding on the untraced path.
+func Publish(nc *nats.Conn, subj string, data []byte, h nats.Header) error {
+	if len(h) == 0 {
+		return nc.Publish(subj, data)
+	}
+	return nc.PublishMsg(&nats.Msg{Subject: subj, Data: data, Header: h})
+}

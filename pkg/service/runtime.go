@@ -22,6 +22,7 @@ import (
 	"github.com/talim/realtime/pkg/logging"
 	"github.com/talim/realtime/pkg/mongox"
 	"github.com/talim/realtime/pkg/natsx"
+	"github.com/talim/realtime/pkg/tracing"
 )
 
 // RuntimeOptions configures StartRuntime.
@@ -136,7 +137,8 @@ func deadline(ctx context.Context) time.Time {
 
 // Main is the whole body of a service's main(): it registers configuration with
 // register, parses flags and environment, builds the logger and calls run with a
-// context cancelled on SIGINT/SIGTERM. A configuration error prints one line naming
+// context cancelled on SIGINT/SIGTERM. Tracing is set up from the OTEL_* variables
+// (tracing.Setup: off unless an exporter is configured). A configuration error prints one line naming
 // the variable and exits with status 2; a run error exits with status 1.
 func Main(name string, register func(*config.Set), run func(context.Context, *slog.Logger) error) {
 	os.Exit(MainArgs(name, os.Args[1:], os.Stderr, register, run))
@@ -164,6 +166,18 @@ func MainArgs(name string, args []string, stderr io.Writer, register func(*confi
 	}
 	ctx, stop := lifecycle.SignalContext(context.Background())
 	defer stop()
+	shutdownTracing, err := tracing.Setup(ctx, tracing.Options{Service: "talim-" + name, Version: Version, Env: os.LookupEnv, Console: os.Stdout})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(fctx); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
 	if err := run(ctx, log); err != nil {
 		if errors.Is(err, config.ErrInvalid) {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/auth"
@@ -66,10 +67,11 @@ func (c *Conn) handleCommand(env envelope.Envelope) {
 	cmd := &edgev1.Command{
 		Identity: c.identity, ConnectionId: c.id, EdgeId: c.s.rt.InstanceID, Event: rt.event,
 		Data: env.Data, DeadlineUnixMs: deadline.UnixMilli(),
-		Trace: map[string]string{"traceparent": newTraceparent()},
 	}
+	span := c.commandTrace(rt.event, cmd)
 	payload, err := proto.Marshal(cmd) // copies env.Data: msg may be reused after return
 	if err != nil {
+		endSpan(span, command.CodeInternal)
 		c.sendError(env.ID, command.CodeInternal, "internal error", 0)
 		return
 	}
@@ -78,13 +80,14 @@ func (c *Conn) handleCommand(env envelope.Envelope) {
 		id = append(envelope.ID(nil), env.ID...)
 	}
 	// Owned by the server: drain waits for forwards before NATS is closed.
-	c.s.forwards.Go(func() { c.forward(rt, id, payload, deadline) })
+	c.s.forwards.Go(func() { c.forward(rt, id, payload, deadline, span) })
 }
 
 var emptyObject = []byte("{}")
 
-// forward sends one command to its service and turns the reply into frames.
-func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.Time) {
+// forward sends one command to its service and turns the reply into frames. span
+// is the command's span (nil with tracing off); forward ends it.
+func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.Time, span trace.Span) {
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	msg, err := c.s.rt.NC.RequestWithContext(ctx, rt.subject, payload)
@@ -99,6 +102,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) {
 			c.s.log.Warn("command request failed", "event", rt.event, "conn", c.id, "err", err)
 		}
+		endSpan(span, command.CodeUnavailable)
 		c.sendError(id, command.CodeUnavailable, reason, 0)
 		return
 	}
@@ -106,6 +110,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 	if err := proto.Unmarshal(msg.Data, &rep); err != nil {
 		c.s.metrics.request(rt.event, resultError, elapsed)
 		c.s.log.Error("malformed reply", "event", rt.event, "err", err)
+		endSpan(span, command.CodeInternal)
 		c.sendError(id, command.CodeInternal, "internal error", 0)
 		return
 	}
@@ -115,6 +120,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 			res = resultUnavailable
 		}
 		c.s.metrics.request(rt.event, res, elapsed)
+		endSpan(span, e.GetCode())
 		c.sendError(id, e.GetCode(), e.GetMessage(), e.GetRetryAfterMs())
 		return
 	}
@@ -137,6 +143,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 	for _, f := range rep.GetFrames() {
 		c.sendEvent(f.GetEvent(), f.GetData())
 	}
+	endSpan(span, "")
 }
 
 // authRefresh replaces the connection's token by a fresher one of the same user.

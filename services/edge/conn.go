@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/talim/realtime/pkg/auth"
@@ -39,8 +40,9 @@ type Conn struct {
 	netConn  net.Conn
 	w        *writer.Writer
 	limiter  *rate.Limiter
-	in       *inbound     // netpoll read state (read.go); nil with a reading goroutine
-	onText   func([]byte) // text message handler of a non-native protocol; nil: handleText
+	in       *inbound           // netpoll read state (read.go); nil with a reading goroutine
+	onText   func([]byte)       // text message handler of a non-native protocol; nil: handleText
+	trace    *trace.SpanContext // the client's traceparent from the connect request; nil: none
 
 	lastRead atomic.Int64 // unix nanoseconds of the last complete inbound frame
 
@@ -74,9 +76,9 @@ func newConnID() string {
 // serve runs a connection after a successful upgrade: it registers the connection,
 // sends the greeting and starts the reader. src yields handshake leftovers first.
 // The user's connection slot (hub.reserve) must already be held.
-func (s *Server) serve(netConn net.Conn, src io.Reader, proto uint8, claims auth.Claims) {
+func (s *Server) serve(netConn net.Conn, src io.Reader, proto uint8, claims auth.Claims, parent *trace.SpanContext) {
 	c := &Conn{
-		s: s, id: newConnID(), proto: proto, userID: claims.UserID, netConn: netConn,
+		s: s, id: newConnID(), proto: proto, userID: claims.UserID, netConn: netConn, trace: parent,
 		identity:  &edgev1.Identity{UserId: claims.UserID, DisplayName: claims.Name, Roles: claims.Roles},
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.CommandRate), s.cfg.CommandBurst),
 		expiresAt: claims.ExpiresAt,

@@ -217,11 +217,16 @@ func (h *hub) deliver(m *nats.Msg, st *shardState) {
 	defer clear(st.conns)
 
 	if items, ok := batchItems(m.Data); ok {
-		for _, raw := range items {
+		for i, raw := range items {
 			c := st.cache.get(h.s, raw)
 			if c == nil {
 				h.s.log.Warn("malformed outbound batch item", "subject", m.Subject)
 				return
+			}
+			if i == 0 {
+				if span := deliverSpan(m, c.out.GetEvent(), len(items)); span != nil {
+					defer endDeliver(span, len(st.conns))
+				}
 			}
 			h.s.deliverDecoded(c.out, st.conns, &c.main, &c.alt)
 		}
@@ -231,6 +236,9 @@ func (h *hub) deliver(m *nats.Msg, st *shardState) {
 	if c == nil {
 		h.s.log.Warn("malformed outbound", "subject", m.Subject)
 		return
+	}
+	if span := deliverSpan(m, c.out.GetEvent(), 0); span != nil {
+		defer endDeliver(span, len(st.conns))
 	}
 	h.s.deliverDecoded(c.out, st.conns, &c.main, &c.alt)
 }

@@ -78,7 +78,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.serve(conn, leftovers(conn, rw), protoNative, claims)
+	s.serve(conn, leftovers(conn, rw), protoNative, claims, clientTrace(r))
 }
 
 // isUpgrade reports whether r asks for a WebSocket upgrade.

@@ -88,7 +88,7 @@ func (s *Service) subscribe(ctx context.Context, cmd *edgev1.Command) (*edgev1.R
 		if err != nil {
 			// Fail closed: nobody else is visible until chat answers again.
 			s.m.visibilityErrs.Inc()
-			s.log.Warn("visibility check failed; answering unknown", "user", viewer, "err", err)
+			s.log.WarnContext(ctx, "visibility check failed; answering unknown", "user", viewer, "err", err)
 			v = nil
 		}
 		for id, ok := range v {
@@ -114,7 +114,7 @@ func (s *Service) subscribe(ctx context.Context, cmd *edgev1.Command) (*edgev1.R
 	stored := map[string]time.Time{}
 	if len(needStore) > 0 {
 		if stored, err = s.store.LastSeen(ctx, needStore); err != nil {
-			s.log.Warn("load lastSeenAt; answering null", "err", err)
+			s.log.WarnContext(ctx, "load lastSeenAt; answering null", "err", err)
 		}
 	}
 	nowStr := time.Now().UTC().Format(lastSeenLayout)

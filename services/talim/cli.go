@@ -81,6 +81,7 @@ type DevConfig struct {
 	AdminBasePort int
 	JWTSecret     string
 	ServiceToken  string
+	OTel          string
 	Log           service.Log
 }
 
@@ -99,6 +100,7 @@ func (c *DevConfig) Register(s *config.Set) {
 	s.Int(&c.AdminBasePort, "admin-base-port", "TALIM_DEV_ADMIN_BASE_PORT", 9101, 0, "admin ports: edge, chat, notification, presence from here (0: random)")
 	s.String(&c.JWTSecret, "jwt-secret", "TALIM_JWT_SECRET", "", "HS256 secret (generated under the data dir when empty)")
 	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "gRPC service token (generated under the data dir when empty)")
+	s.String(&c.OTel, "otel", "TALIM_DEV_OTEL", "", "write every trace span as a JSON line to this file (- for stdout); the OTEL_* variables work too")
 	c.Log.Register(s, "text")
 }
 
@@ -153,6 +155,12 @@ func devCommand(args []string, env func(string) (string, bool), stdout, stderr i
 	}
 	ctx, stop := lifecycle.SignalContext(context.Background())
 	defer stop()
+	stopTracing, err := devTracing(ctx, c.OTel, env, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "talim dev: %v\n", err)
+		return 2
+	}
+	defer stopTracing()
 	admin := map[string]string{}
 	if c.AdminBasePort > 0 {
 		for i, name := range []string{"edge", "chat", "notification", "presence"} {

@@ -512,7 +512,7 @@ func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.
 func (c *Core) messageUpdated(ctx context.Context, m store.Message) {
 	c.flushRoom(ctx, m.RoomID)
 	if err := c.store.ReplaceLastMessage(ctx, m); err != nil {
-		c.log.Warn("update room summary", "room", m.RoomID, "err", err)
+		c.log.WarnContext(ctx, "update room summary", "room", m.RoomID, "err", err)
 	}
 	c.roomEvent(m.RoomID, &edgev1.Outbound{Event: "chat-message-updated", RoomId: m.RoomID, Seq: m.Seq,
 		Data: mustJSON(map[string]any{"message": m})}, "")

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/command"
+	"github.com/talim/realtime/pkg/natsx"
 	"github.com/talim/realtime/pkg/subject"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
@@ -76,7 +77,7 @@ func New(o Options) (*Core, error) {
 			}
 			return st.Members(), nil
 		},
-		Publish: o.NC.Publish,
+		Publish: func(subj string, b []byte, h map[string][]string) error { return natsx.Publish(o.NC, subj, b, h) },
 	})
 	c.seq = pipeline.NewSequencer(pipeline.SequencerOptions{
 		Store: o.Store, Logger: o.Logger, Registry: o.Registry, MaxBatch: o.MaxBatch, Committed: c.deliverMessages,
@@ -291,7 +292,7 @@ func (c *Core) roomEvent(roomID string, ob *edgev1.Outbound, exceptUser string) 
 // deliverMessages is the sequencer's commit hook: chat-message to joined
 // connections, room-updated to the members' other connections. Each message is
 // encoded once for every member.
-func (c *Core) deliverMessages(roomID string, msgs []store.Message) {
+func (c *Core) deliverMessages(ctx context.Context, roomID string, msgs []store.Message) {
 	ds := make([]pipeline.Delivery, 0, len(msgs))
 	for _, m := range msgs {
 		ob := &edgev1.Outbound{
@@ -304,7 +305,7 @@ func (c *Core) deliverMessages(roomID string, msgs []store.Message) {
 			c.log.Error("fan-out: marshal", "room", roomID, "seq", m.Seq, "err", err)
 			continue
 		}
-		ds = append(ds, pipeline.Delivery{Payload: b})
+		ds = append(ds, pipeline.Delivery{Payload: b, Trace: ctx})
 	}
 	c.fanout.Enqueue(roomID, ds...)
 }

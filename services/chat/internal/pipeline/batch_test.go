@@ -214,7 +214,7 @@ func TestSequencer_FailureMidBatchLeavesNoGap(t *testing.T) {
 			s := NewSequencer(SequencerOptions{Store: seam, Lanes: 1})
 			var committed []store.Message
 			var cmu sync.Mutex
-			s.o.Committed = func(room string, msgs []store.Message) {
+			s.o.Committed = func(_ context.Context, room string, msgs []store.Message) {
 				cmu.Lock()
 				committed = append(committed, msgs...)
 				cmu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/talim/realtime/pkg/tracing"
 	"github.com/talim/realtime/services/chat/internal/roster"
 )
 
@@ -17,14 +18,16 @@ import (
 type Delivery struct {
 	Payload []byte
 	Except  string
+	Trace   context.Context // carries the span of the command that caused it (tracing); nil: none
 }
 
 // FanoutOptions configures a Fanout.
 type FanoutOptions struct {
 	// Members returns the room's current member snapshot.
 	Members func(ctx context.Context, roomID string) (*roster.Members, error)
-	// Publish sends data on a user's subject (buffered: nats.Conn.Publish).
-	Publish func(subject string, data []byte) error
+	// Publish sends data on a user's subject (buffered: nats.Conn.Publish), with
+	// headers h (trace context; nil for untraced rounds).
+	Publish func(subject string, data []byte, h map[string][]string) error
 	// Workers bounds the rooms publishing at once (default DefaultWorkers).
 	Workers int
 	// MaxRound bounds the deliveries of one room published per round (default 64).
@@ -267,6 +270,9 @@ func (f *Fanout) round(roomID string, ds []Delivery) (members int) {
 			f.log.Error("fan-out round panicked", "room", roomID, "panic", p)
 		}
 	}()
+	tctx, span := tracing.StartBatch("chat fanout", len(ds), func(i int) context.Context { return orBackground(ds[i].Trace) })
+	defer span.End()
+	hdr := tracing.Header(tctx)
 	ms, err := f.o.Members(f.ctx, roomID)
 	if err != nil {
 		f.log.Warn("fan-out: load members", "room", roomID, "err", err)
@@ -293,7 +299,7 @@ func (f *Fanout) round(roomID string, ds []Delivery) (members int) {
 				}
 				n = len(ds) - countExcept(ds, u)
 			}
-			if err := f.o.Publish(subs[i], b); err != nil {
+			if err := f.o.Publish(subs[i], b, hdr); err != nil {
 				f.log.Warn("fan-out: publish", "room", roomID, "user", u, "err", err)
 				continue
 			}
@@ -402,4 +408,11 @@ func (f *Fanout) Close(ctx context.Context) {
 		<-done
 	}
 	f.cancel()
+}
+
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }

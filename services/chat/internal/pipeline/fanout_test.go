@@ -23,7 +23,7 @@ type recorder struct {
 	in   chan struct{}      // when set, Publish signals it (non-blocking) on entry
 }
 
-func (r *recorder) publish(subj string, data []byte) error {
+func (r *recorder) publish(subj string, data []byte, _ map[string][]string) error {
 	if r.in != nil {
 		select {
 		case r.in <- struct{}{}:
@@ -215,7 +215,7 @@ func BenchmarkFanoutRound(b *testing.B) {
 	var n int
 	var mu sync.Mutex
 	f := NewFanout(FanoutOptions{
-		Publish: func(string, []byte) error { mu.Lock(); n++; mu.Unlock(); return nil },
+		Publish: func(string, []byte, map[string][]string) error { mu.Lock(); n++; mu.Unlock(); return nil },
 		Members: func(context.Context, string) (*roster.Members, error) { return ms, nil }})
 	p := payload(b, 1)
 	b.ResetTimer()

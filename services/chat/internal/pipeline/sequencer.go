@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/talim/realtime/pkg/command"
+	"github.com/talim/realtime/pkg/tracing"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
@@ -55,8 +56,9 @@ type SequencerOptions struct {
 	Lanes int
 	// Committed is called by the room's lane, in seq order per room, with each
 	// room's newly stored messages of a batch (not with duplicates), before the
-	// senders are acked. It must not block for long (enqueue to the Fanout).
-	Committed func(roomID string, msgs []store.Message)
+	// senders are acked. It must not block for long (enqueue to the Fanout). ctx
+	// carries only the span of the first message's send (tracing), no deadline.
+	Committed func(ctx context.Context, roomID string, msgs []store.Message)
 	// WriteTimeout bounds the store round trips of one batch (default 5s).
 	WriteTimeout time.Duration
 	// MaxPending bounds the sends queued on one lane (default 2 × MaxBatch); past
@@ -285,7 +287,9 @@ func (s *Sequencer) commit(batch []*request) {
 	if len(chains) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.o.WriteTimeout)
+	bctx, span := tracing.StartBatch("chat store batch", len(batch), func(i int) context.Context { return batch[i].ctx })
+	defer span.End()
+	ctx, cancel := context.WithTimeout(bctx, s.o.WriteTimeout)
 	defer cancel()
 
 	s.loadNext(ctx, chains, false)
@@ -497,7 +501,7 @@ func (s *Sequencer) finish(chains []*chain) {
 			for i, g := range c.stored {
 				msgs[i] = g.msg
 			}
-			s.o.Committed(c.room, msgs)
+			s.o.Committed(tracing.Detach(c.stored[0].waiters[0].ctx), c.room, msgs)
 		}
 		for _, g := range c.stored {
 			g.finish(result{msg: g.msg})

@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/talim/realtime/pkg/natsx"
 	"github.com/talim/realtime/pkg/subject"
+	"github.com/talim/realtime/pkg/tracing"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
 	"github.com/talim/realtime/services/notification/internal/store"
@@ -169,14 +172,16 @@ func (c *Core) write(ctx context.Context, send *store.Send) (int64, error) {
 		}
 		c.m.Recipients.Add(float64(len(inserted)))
 		online := c.onlineAmong(docs, inserted)
+		dctx, span := tracing.StartChild(ctx, "notification deliver", trace.WithSpanKind(trace.SpanKindProducer))
 		for _, i := range inserted {
 			if online != nil && !online[docs[i].UserID] {
 				continue
 			}
-			if c.deliver(&docs[i]) {
+			if c.deliver(dctx, &docs[i]) {
 				live++
 			}
 		}
+		span.End()
 	}
 	return live, nil
 }
@@ -222,26 +227,28 @@ func (c *Core) onlineAmong(docs []store.Notification, inserted []int) map[string
 }
 
 // deliver publishes the `notification` event to every connection of the recipient.
-func (c *Core) deliver(n *store.Notification) bool {
+func (c *Core) deliver(ctx context.Context, n *store.Notification) bool {
 	data, err := encodeNotificationEvent(n)
 	if err != nil {
-		c.log.Error("encode notification", "id", n.ID, "err", err)
+		c.log.ErrorContext(ctx, "encode notification", "id", n.ID, "err", err)
 		return false
 	}
-	if err := c.publish(n.UserID, &edgev1.Outbound{Event: "notification", Data: data}); err != nil {
-		c.log.Warn("live delivery", "user", n.UserID, "err", err)
+	if err := c.publish(ctx, n.UserID, &edgev1.Outbound{Event: "notification", Data: data}); err != nil {
+		c.log.WarnContext(ctx, "live delivery", "user", n.UserID, "err", err)
 		return false
 	}
 	c.m.LiveDeliveries.Inc()
 	return true
 }
 
-func (c *Core) publish(userID string, out *edgev1.Outbound) error {
+// publish sends out to userID's connections; a sampled trace in ctx travels in
+// the message headers to the edge.
+func (c *Core) publish(ctx context.Context, userID string, out *edgev1.Outbound) error {
 	b, err := proto.Marshal(out)
 	if err != nil {
 		return fmt.Errorf("marshal outbound: %w", err)
 	}
-	if err := c.nc.Publish(subject.User(userID), b); err != nil {
+	if err := natsx.Publish(c.nc, subject.User(userID), b, tracing.Header(ctx)); err != nil {
 		return fmt.Errorf("publish to %s: %w", userID, err)
 	}
 	return nil
@@ -259,7 +266,7 @@ type readEvent struct {
 func (c *Core) syncRead(userID, exceptConn string, ev readEvent) {
 	data, err := json.Marshal(ev)
 	if err == nil {
-		err = c.publish(userID, &edgev1.Outbound{Event: "notification-read", Data: data, ExceptConnection: exceptConn})
+		err = c.publish(context.Background(), userID, &edgev1.Outbound{Event: "notification-read", Data: data, ExceptConnection: exceptConn})
 	}
 	if err != nil {
 		c.log.Warn("notification-read sync", "user", userID, "err", err)
