@@ -157,8 +157,28 @@ func TestDevMode(t *testing.T) {
 func TestHTTP_StaticAndHealth(t *testing.T) {
 	t.Parallel()
 	h := startEdge(t, nil)
-	if status, _ := httpGet(t, h.httpURL()+"/"); status != 200 {
-		t.Fatalf("/: %d", status)
+	// The demo page at / is the React demo of @talim/realtime at /kit/.
+	for _, path := range []string{"/", "/kit/", "/?user=t1"} {
+		if status, body := httpGet(t, h.httpURL()+path); status != 200 || !strings.Contains(body, "@talim/realtime") || !strings.Contains(body, "./demo.js") {
+			t.Fatalf("%s: %d, not the React demo: %.200s", path, status, body)
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(h.httpURL() + "/?user=t1&room=class-7a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/kit/?user=t1&room=class-7a" {
+		t.Fatalf("/?user=t1&room=class-7a: %d Location %q, want 302 to /kit/ with the query", resp.StatusCode, loc)
+	}
+	for _, gone := range []string{"/app.js", "/talim-react.js", "/talim-react-core.js"} {
+		if status, _ := httpGet(t, h.httpURL()+gone); status != 404 {
+			t.Errorf("%s: %d, want 404 (retired)", gone, status)
+		}
+	}
+	if status, _ := httpGet(t, h.httpURL()+"/talim-client.js"); status != 200 {
+		t.Errorf("/talim-client.js: %d, want 200 (kept for pages without a bundler)", status)
 	}
 	if status, body := httpGet(t, h.httpURL()+"/healthz"); status != 200 {
 		t.Fatalf("/healthz: %d %s", status, body)

@@ -46,6 +46,16 @@ func (s *Server) routes() http.Handler {
 	static, err := fs.Sub(webFS, "web/static")
 	if err == nil {
 		mux.Handle("GET /", http.FileServerFS(static))
+		// The demo page is the React demo of @talim/realtime (web/kit/demo, built into
+		// static/kit with relative asset paths): / sends the browser there, query kept
+		// (/?user=t1 → /kit/?user=t1).
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			target := "/kit/"
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target, http.StatusFound)
+		})
 	}
 	return mux
 }

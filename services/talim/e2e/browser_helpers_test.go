@@ -206,75 +206,11 @@ func eval[T any](p *page, what, expr string) T {
 	return v
 }
 
-// waitStatus waits for the status indicator to show status (and its icon).
-func (p *page) waitStatus(status string) {
-	p.b.t.Helper()
-	icon := map[string]string{"connected": "🟢", "connecting": "🟡", "disconnected": "⚫", "error": "🔴"}[status]
-	p.waitJS("status "+status+" "+icon, fmt.Sprintf(
-		`document.querySelector('[data-testid=status]').dataset.status === %q && document.querySelector('[data-testid=status] .status-icon').textContent === %q`,
-		status, icon))
-}
-
-// waitRoomOpen waits until the page is connected and shows roomId with the composer enabled.
-func (p *page) waitRoomOpen(roomID string) {
-	p.b.t.Helper()
-	p.waitStatus("connected")
-	p.waitJS("room "+roomID+" open", fmt.Sprintf(
-		`document.querySelector('[data-testid="room-%s"]')?.getAttribute('aria-current') === 'true' && !document.querySelector('[data-testid=message-input]').disabled && window.talim && window.talim.joinedRooms.some(r => r.roomId === %q && r.lastSeq !== null)`,
-		roomID, roomID))
-}
-
-// say types text into the composer (key by key, so typing events fire) and sends it
-// with the Send button.
-func (p *page) say(text string) {
-	p.b.t.Helper()
-	p.run("send "+text,
-		chromedp.SendKeys(chromedp.CSS(`[data-testid=message-input]`), text),
-		chromedp.Click(chromedp.CSS(`[data-testid=send-button]`)),
-	)
-}
-
-// waitMessage waits for a stored message (not the pending copy) from sender containing text.
-func (p *page) waitMessage(sender, text string) {
-	p.b.t.Helper()
-	p.waitJS(fmt.Sprintf("message %q from %s", text, sender), fmt.Sprintf(
-		`[...document.querySelectorAll('[data-testid=message]')].some(li => li.dataset.sender === %q && li.querySelector('.msg-content').textContent === %q)`,
-		sender, text))
-}
-
-// messages returns the rendered messages (sender, seq, content) in page order.
-func (p *page) messages() []renderedMessage {
-	p.b.t.Helper()
-	return eval[[]renderedMessage](p, "read messages", `[...document.querySelectorAll('[data-testid=message]')].map(li => ({id: li.dataset.id, seq: Number(li.dataset.seq), sender: li.dataset.sender, content: li.querySelector('.msg-content').textContent}))`)
-}
-
 type renderedMessage struct {
 	ID      string `json:"id"`
 	Seq     int64  `json:"seq"`
 	Sender  string `json:"sender"`
 	Content string `json:"content"`
-}
-
-// recordStatuses installs a recorder of every status the indicator shows (value and
-// icon), read back with statuses.
-func (p *page) recordStatuses() {
-	p.b.t.Helper()
-	eval[bool](p, "record statuses", `(() => {
-		const box = document.querySelector('[data-testid=status]');
-		window.__statuses = [];
-		const note = () => {
-			const s = box.dataset.status + ' ' + box.querySelector('.status-icon').textContent;
-			if (window.__statuses[window.__statuses.length - 1] !== s) window.__statuses.push(s);
-		};
-		note();
-		new MutationObserver(note).observe(box, {attributes: true, childList: true, subtree: true, characterData: true});
-		return true;
-	})()`)
-}
-
-func (p *page) statuses() []string {
-	p.b.t.Helper()
-	return eval[[]string](p, "read statuses", `window.__statuses`)
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -338,7 +274,8 @@ func (b *browser) saveArtifacts() {
 	}
 }
 
-// pageURL is the demo page of base signed in as userID.
+// pageURL is the demo page at base's root (the edge redirects it to the React demo at
+// /kit/, query kept) signed in as userID.
 func pageURL(base, userID string) string {
 	return base + "/?user=" + url.QueryEscape(userID)
 }

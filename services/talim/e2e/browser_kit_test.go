@@ -1,6 +1,6 @@
 package e2e
 
-// Real-browser tests of the React demo page at /kit/, built only from @talim/realtime's
+// Real-browser tests of the demo page (/ → the React demo at /kit/), built only from @talim/realtime's
 // components (services/edge/web/kit): WebSocketStatus, ChatRoom, NotificationToaster and
 // NotificationInbox against a real stack, in Debian's Chromium.
 
@@ -106,10 +106,13 @@ func TestBrowserKitChat(t *testing.T) {
 	start := time.Now()
 	st := newStack(t, nil)
 	b := newBrowser(t)
-	teacher := b.open("t1", kitURL(st.EdgeURL, "t1"))
+	// The teacher opens the edge's root, what `make run` prints: the React demo.
+	teacher := b.open("t1", pageURL(st.EdgeURL, "t1"))
 	student := b.open("s1", kitURL(st.EdgeURL, "s1"))
 	teacher.kitRoomOpen("room-123")
 	student.kitRoomOpen("room-123")
+	teacher.waitJS("/ is the React demo at /kit/", `location.pathname === '/kit/' && new URLSearchParams(location.search).get('user') === 't1'`)
+	teacher.waitJS("user picker on t1", `document.querySelector('[data-testid=user-picker]').value === 't1'`)
 	teacher.waitJS("t1's rooms from list-rooms", `['room-123', 'class-7a', 'announcements'].every(r => document.querySelector('[data-testid="room-' + r + '"]'))`)
 
 	student.run("type", chromedp.SendKeys(chromedp.CSS(`[data-testid=message-input]`), "hello Ms. Yusuf"))
@@ -123,6 +126,10 @@ func TestBrowserKitChat(t *testing.T) {
 	student.kitWaitMessage("t1", "welcome, Bilal")
 	// s1's ChatRoom marks what it shows as read; t1 sees the receipt on its message.
 	teacher.waitJS("read receipt", `[...document.querySelectorAll('[data-testid=message][data-sender=t1]')].some(li => li.querySelector('[data-testid=receipt]')?.textContent.includes('Read by'))`)
+
+	// A message in another room shows up as an unread badge (room-updated).
+	eval[float64](student, "post in class-7a", `window.talim.sendMessage('class-7a', 'study group at 4pm?').then(m => m.seq)`)
+	teacher.waitJS("unread badge on class-7a", `document.querySelector('[data-testid="room-class-7a"] [data-testid=unread]')?.textContent === '1'`)
 
 	for _, p := range []*page{teacher, student} {
 		msgs := p.kitMessages()
@@ -283,4 +290,71 @@ func TestBrowserKitEdgeRestart(t *testing.T) {
 	if stored != 1 {
 		t.Errorf("offline message stored %d times, want 1", stored)
 	}
+}
+
+// The page's token expires while it is connected (talim has no revocation list: an
+// expired token is what a revoked session looks like to a page; docs/protocol.md,
+// "Liveness and tokens"). With a getToken that returns a fresh token the client sends
+// auth-refresh and the page stays 🟢 past exp; when getToken has nothing newer the edge
+// closes with 4001 at exp and the page stops in 🔴 "token expired" (no retry loop with a
+// dead token) until Retry gets a fresh one.
+func TestBrowserKitTokenExpiry(t *testing.T) {
+	st := newStack(t, nil)
+	b := newBrowser(t)
+	const ttl = 5 * time.Second
+	shortToken := func(userID string) (string, time.Time) {
+		t.Helper()
+		tok, err := st.Token(userID, "User "+userID, ttl)
+		if err != nil {
+			t.Fatalf("token: %v", err)
+		}
+		// exp is whole seconds (RFC 7519 NumericDate): the edge closes at the truncated time.
+		return tok, time.Now().Add(ttl).Truncate(time.Second)
+	}
+
+	t.Run("getToken has a fresh one: stays 🟢", func(t *testing.T) {
+		tok, exp := shortToken("s1")
+		p := b.open("s1-refresh", kitURL(st.EdgeURL, "s1", "token", tok))
+		p.kitRoomOpen("room-123")
+		p.kitRecordStatuses()
+		eval[bool](p, "getToken returns the demo user's token from now on; note the refresh", `(window.__refreshed = false, window.talim.on('token-refreshed', () => { window.__refreshed = true }), window.talimDemo.useDemoToken(), true)`)
+		p.waitJS("auth-refresh acknowledged before exp", `window.__refreshed === true`)
+		if time.Now().After(exp) {
+			t.Fatalf("the refresh came after exp")
+		}
+		p.waitJSWithin(ttl+10*time.Second, "exp has passed", fmt.Sprintf(`Date.now() > %d`, exp.Add(time.Second).UnixMilli()))
+		p.kitSay("after exp")
+		p.kitWaitMessage("s1", "after exp")
+		statuses := eval[[]string](p, "statuses", `window.__statuses`)
+		t.Logf("statuses across exp: %s", strings.Join(statuses, " → "))
+		if !slices.Equal(statuses, []string{"connected 🟢"}) {
+			t.Errorf("statuses %q: want only connected 🟢 (refreshed on the open connection)", statuses)
+		}
+	})
+
+	t.Run("nothing newer: 🔴 at exp, Retry with a fresh token: 🟢", func(t *testing.T) {
+		tok, exp := shortToken("s2")
+		p := b.open("s2-expire", kitURL(st.EdgeURL, "s2", "token", tok))
+		p.kitStatus("connected")
+		p.kitRecordStatuses()
+		p.waitJSWithin(ttl+15*time.Second, "🔴 after exp", `document.querySelector('[data-testid=ws-status]').dataset.status === 'error'`)
+		closedAfter := time.Since(exp)
+		p.kitStatus("error")
+		p.waitJS("the reason", `document.querySelector('[data-testid=ws-error]')?.textContent.includes('token expired')`)
+		t.Logf("🔴 %s after exp", closedAfter.Round(time.Millisecond))
+		if closedAfter < 0 {
+			t.Errorf("🔴 %s before exp", -closedAfter)
+		}
+		statuses := eval[[]string](p, "statuses", `window.__statuses`)
+		t.Logf("statuses at exp: %s", strings.Join(statuses, " → "))
+		if len(statuses) < 2 || statuses[0] != "connected 🟢" || statuses[len(statuses)-1] != "error 🔴" || slices.Contains(statuses[1:], "connected 🟢") || slices.Contains(statuses, "connecting 🟡") {
+			t.Errorf("statuses %q: want connected 🟢 … error 🔴 with no reconnect attempt in between", statuses)
+		}
+
+		eval[bool](p, "getToken returns the demo user's token from now on", `(window.talimDemo.useDemoToken(), true)`)
+		p.run("retry", chromedp.Click(chromedp.CSS(`[data-testid=ws-retry]`)))
+		p.kitRoomOpen("room-123")
+		p.kitSay("back after expiry")
+		p.kitWaitMessage("s2", "back after expiry")
+	})
 }

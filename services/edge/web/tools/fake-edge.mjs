@@ -2,9 +2,9 @@
 // (shared PROTOCOL.md) — used by the unit tests and, run directly, as a
 // dev server for the demo page without the Go stack:
 //
-//   node tools/fake-edge.mjs [port]     → http://127.0.0.1:8090/
+//   node tools/fake-edge.mjs [port]     → http://127.0.0.1:8090/ (the React demo at /kit/)
 //
-// It serves ../static at /, GET /dev/tokens (unsigned demo JWTs for t1, s1, s2)
+// It serves ../static at / (/ redirects to /kit/), GET /dev/tokens (unsigned demo JWTs for t1, s1, s2)
 // and the WebSocket endpoint /ws. Tokens are decoded, never verified: this is
 // test scaffolding, not a server.
 import http from "node:http";
@@ -109,7 +109,12 @@ export class FakeEdge {
       res.statusCode = 404;
       return res.end("not found");
     }
-    const name = u.pathname === "/" ? "index.html" : u.pathname.slice(1);
+    if (u.pathname === "/") {
+      // Like the edge: the demo page is the React demo at /kit/ (query kept).
+      res.writeHead(302, { location: "/kit/" + u.search });
+      return res.end();
+    }
+    const name = u.pathname.endsWith("/") ? u.pathname.slice(1) + "index.html" : u.pathname.slice(1);
     const file = path.join(STATIC_DIR, path.normalize(name));
     if (!file.startsWith(STATIC_DIR) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.statusCode = 404;

@@ -1,5 +1,5 @@
 // Builds the demo page (demo/) into the edge's web/static/kit/, which the edge embeds
-// and serves at /kit/. File names carry no hashes, so a rebuild of the same sources is
+// and serves at /kit/ (and / redirects there). File names carry no hashes, so a rebuild of the same sources is
 // byte-identical (make kit-check).
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";

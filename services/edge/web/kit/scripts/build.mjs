@@ -48,7 +48,7 @@ if (!process.argv.includes("--no-demo")) {
   mkdirSync(out, { recursive: true });
   run(bin("vite"), ["build", "--config", "demo/vite.config.ts", "--logLevel", "warn"]);
   // The plain-ES-module client for pages without a bundler (static/talim-client.js
-  // re-exports it; the classic demo page at / imports that).
+  // re-exports it for pages that load the client from the edge).
   mkdirSync(join(out, "client"), { recursive: true });
   for (const f of readdirSync(join(root, "dist/client"))) {
     if (f.endsWith(".js")) copyFileSync(join(root, "dist/client", f), join(out, "client", f));
