@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/subject"
@@ -136,6 +137,12 @@ func (s *Server) Start() error {
 		go s.work()
 	}
 	sub, err := s.nc.QueueSubscribe(subject.CommandWildcard(s.o.Service), s.o.Service, func(m *nats.Msg) {
+		if expired(m.Data) {
+			// The edge has answered unavailable already: no work, not even a
+			// reply, so a backlog left by an overload drains in microseconds.
+			s.shed.WithLabelValues("expired").Inc()
+			return
+		}
 		if !s.stopped.Load() {
 			select {
 			case s.queue <- queued{m: m, at: time.Now()}:
@@ -150,11 +157,35 @@ func (s *Server) Start() error {
 		close(s.quit)
 		return fmt.Errorf("subscribe %s commands: %w", s.o.Service, err)
 	}
-	if err := sub.SetPendingLimits(65536, 64<<20); err != nil {
+	// The callback never blocks, so a backlog here means the process is starved
+	// of CPU; keep it short (a command waiting behind 8,192 others is stale).
+	if err := sub.SetPendingLimits(8192, 16<<20); err != nil {
 		return fmt.Errorf("set pending limits: %w", err)
 	}
 	s.sub = sub
 	return nil
+}
+
+// expired reports whether the encoded edgev1.Command b carries a deadline that
+// has passed, reading only that field (deadline_unix_ms, 7).
+func expired(b []byte) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if num == 7 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			return n > 0 && int64(v) > 0 && time.Now().UnixMilli() > int64(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return false
 }
 
 // work runs queued commands until Stop; then it finishes what is queued.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/subject"
@@ -164,8 +165,8 @@ func TestServer_StopWaitsForRunningHandlers(t *testing.T) {
 
 // TestServer_ShedsAtOnceWhenFull: with every handler busy and the queue full, a
 // command is answered unavailable with a retry hint at once (not after the
-// edge's timeout), and a command whose deadline passed while queued is refused
-// without running its handler.
+// edge's timeout); a command whose deadline passed before it arrived is dropped
+// at the door without running or answering (the edge answered it already).
 func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
 	t.Parallel()
 	nc := natsConn(t)
@@ -187,11 +188,11 @@ func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
 		s.Stop(ctx)
 	}()
 	ident := &edgev1.Identity{UserId: "u"}
-	send := func(cmd *edgev1.Command) chan *edgev1.Reply {
+	send := func(cmd *edgev1.Command, timeout time.Duration) chan *edgev1.Reply {
 		out := make(chan *edgev1.Reply, 1)
 		b, _ := proto.Marshal(cmd)
 		go func() {
-			m, err := nc.Request(subject.Command("busy", "work"), b, 10*time.Second)
+			m, err := nc.Request(subject.Command("busy", "work"), b, timeout)
 			var r edgev1.Reply
 			if err == nil && proto.Unmarshal(m.Data, &r) == nil {
 				out <- &r
@@ -200,35 +201,36 @@ func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
 		}()
 		return out
 	}
-	first := send(&edgev1.Command{Identity: ident, Event: "work"})
+	first := send(&edgev1.Command{Identity: ident, Event: "work"}, 10*time.Second)
 	select {
 	case <-started: // the only worker is busy
 	case <-time.After(10 * time.Second):
 		t.Fatal("first command did not start")
 	}
-	// Queued behind it, with a deadline that has passed when it is taken (the
-	// edge gave up on it already).
-	stale := send(&edgev1.Command{Identity: ident, Event: "work", DeadlineUnixMs: time.Now().Add(-time.Second).UnixMilli()})
+	second := send(&edgev1.Command{Identity: ident, Event: "work"}, 10*time.Second)
 	waitFor(t, func() bool { return len(s.queue) == 1 })
 	// The queue is full: refused at once.
 	t0 := time.Now()
-	r, ok := <-send(&edgev1.Command{Identity: ident, Event: "work"})
+	r, ok := <-send(&edgev1.Command{Identity: ident, Event: "work"}, 10*time.Second)
 	if !ok || r.GetError().GetCode() != CodeUnavailable || r.GetError().GetRetryAfterMs() <= 0 {
 		t.Fatalf("full queue: reply %v, want unavailable with retryAfterMs", r)
 	}
 	if d := time.Since(t0); d > 2*time.Second {
 		t.Fatalf("refusal took %v, want at once", d)
 	}
+	// Already past its deadline on arrival: dropped, no reply, never run.
+	if _, ok := <-send(&edgev1.Command{Identity: ident, Event: "work", DeadlineUnixMs: time.Now().Add(-time.Second).UnixMilli()}, 300*time.Millisecond); ok {
+		t.Fatal("an expired command was answered")
+	}
+	waitFor(t, func() bool { return testutil.ToFloat64(s.shed.WithLabelValues("expired")) == 1 })
 	close(release)
-	if r, ok := <-first; !ok || r.GetError() != nil {
-		t.Fatalf("first: %v", r)
+	for _, c := range []chan *edgev1.Reply{first, second} {
+		if r, ok := <-c; !ok || r.GetError() != nil {
+			t.Fatalf("queued command: %v", r)
+		}
 	}
-	r, ok = <-stale
-	if !ok || r.GetError().GetCode() != CodeUnavailable {
-		t.Fatalf("stale: %v, want unavailable", r)
-	}
-	if n := ran.get(); n != 1 {
-		t.Fatalf("handler ran %d times, want 1 (the stale command must not run)", n)
+	if n := ran.get(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2 (the expired command must not run)", n)
 	}
 }
 
@@ -313,5 +315,24 @@ func TestServer_RefusesCommandsQueuedTooLong(t *testing.T) {
 	}
 	if n := ran.get(); n != 1 {
 		t.Fatalf("handler ran %d times, want 1", n)
+	}
+}
+
+func TestExpiredPeeksTheDeadline(t *testing.T) {
+	for _, c := range []struct {
+		cmd  *edgev1.Command
+		want bool
+	}{
+		{&edgev1.Command{Event: "x", Data: []byte(`{"a":1}`), DeadlineUnixMs: time.Now().Add(-time.Second).UnixMilli()}, true},
+		{&edgev1.Command{Event: "x", Data: []byte(`{"a":1}`), DeadlineUnixMs: time.Now().Add(time.Minute).UnixMilli()}, false},
+		{&edgev1.Command{Event: "x", Identity: &edgev1.Identity{UserId: "u"}}, false}, // no deadline
+	} {
+		b, _ := proto.Marshal(c.cmd)
+		if got := expired(b); got != c.want {
+			t.Errorf("expired(%v) = %v, want %v", c.cmd, got, c.want)
+		}
+	}
+	if expired([]byte{0xff, 0xff}) {
+		t.Error("garbage read as expired")
 	}
 }
