@@ -67,6 +67,19 @@ func (t *sioTrack) delivered(room string, seq int64) bool {
 	return true
 }
 
+// joined records the lastSeq of a join-chat-room ack: the client got the room's
+// history up to there, so a recovery resumes after it.
+func (t *sioTrack) joined(ack []byte) {
+	var a struct {
+		RoomID  string `json:"roomId"`
+		LastSeq int64  `json:"lastSeq"`
+	}
+	if json.Unmarshal(ack, &a) != nil || a.RoomID == "" || a.LastSeq <= 0 {
+		return
+	}
+	t.delivered(a.RoomID, a.LastSeq)
+}
+
 // sioSaved is a disconnected session kept for recovery.
 type sioSaved struct {
 	pid     string
@@ -179,7 +192,7 @@ func (s *Server) saveForRecovery(c *Conn, rooms map[string]struct{}, d Disconnec
 	defer t.mu.Unlock()
 	// Ends the client asked for, and server-side closes that revoke the session
 	// (token expiry, control closes, abuse), are not recoverable.
-	if t.discard || d.Code == 4001 || d.Code == 1008 || d == disconnectByClient {
+	if t.discard || d.Code == 4001 || d.Code == 1008 {
 		return
 	}
 	e := &sioSaved{pid: t.pid, userID: c.userID, lastSeq: make(map[string]int64, len(rooms))}
