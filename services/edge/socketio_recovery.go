@@ -48,6 +48,7 @@ type sioTrack struct {
 	pid     string
 	mu      sync.Mutex
 	lastSeq map[string]int64 // per room, the last seq delivered
+	floor   map[string]int64 // per room, the lastSeq of the join ack
 	discard bool             // ended by a Socket.IO DISCONNECT: not recoverable
 }
 
@@ -68,7 +69,9 @@ func (t *sioTrack) delivered(room string, seq int64) bool {
 }
 
 // joined records the lastSeq of a join-chat-room ack: the client got the room's
-// history up to there, so a recovery resumes after it.
+// history up to there, so a recovery resumes after it. It is not a delivery: a
+// live message up to it may still come (its fan-out can trail the join), so it
+// does not take part in the live dedupe of delivered.
 func (t *sioTrack) joined(ack []byte) {
 	var a struct {
 		RoomID  string `json:"roomId"`
@@ -77,7 +80,14 @@ func (t *sioTrack) joined(ack []byte) {
 	if json.Unmarshal(ack, &a) != nil || a.RoomID == "" || a.LastSeq <= 0 {
 		return
 	}
-	t.delivered(a.RoomID, a.LastSeq)
+	t.mu.Lock()
+	if t.floor == nil {
+		t.floor = make(map[string]int64)
+	}
+	if len(t.floor) < sioRecoveryMaxRooms {
+		t.floor[a.RoomID] = max(t.floor[a.RoomID], a.LastSeq)
+	}
+	t.mu.Unlock()
 }
 
 // sioSaved is a disconnected session kept for recovery.
@@ -200,7 +210,7 @@ func (s *Server) saveForRecovery(c *Conn, rooms map[string]struct{}, d Disconnec
 		if len(e.lastSeq) >= sioRecoveryMaxRooms {
 			break
 		}
-		e.lastSeq[r] = t.lastSeq[r]
+		e.lastSeq[r] = max(t.lastSeq[r], t.floor[r])
 	}
 	s.sioRecovery.put(e)
 }
