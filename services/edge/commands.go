@@ -129,6 +129,9 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 	// service answered reach the connection.
 	c.leaveRooms(rep.GetLeaveRooms())
 	c.joinRooms(rep.GetJoinRooms())
+	if c.sio != nil && rt.event == "join-chat-room" {
+		c.sio.joined(rep.GetData()) // recovery starts after the room's lastSeq
+	}
 	if len(rep.GetUnwatchUsers()) > 0 {
 		c.unwatch(rep.GetUnwatchUsers())
 	}

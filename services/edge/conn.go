@@ -50,6 +50,7 @@ type Conn struct {
 	pingTimer *time.Timer // Socket.IO pings; native connections use the ping wheel
 	expTimer  *time.Timer
 	rooms     map[string]struct{}
+	sio       *sioTrack // Socket.IO connection state recovery; nil for native
 	watches   map[string]struct{}
 	expiresAt time.Time
 	abuseWin  time.Time // start of the current abuse window
@@ -178,6 +179,7 @@ func (c *Conn) terminate(d Disconnect) bool {
 			c.expTimer.Stop()
 		}
 		watches := c.watches
+		rooms := c.rooms
 		c.watches = nil
 		c.rooms = nil
 		c.mu.Unlock()
@@ -187,6 +189,7 @@ func (c *Conn) terminate(d Disconnect) bool {
 			s.watch.remove(u, c)
 		}
 		s.publishConnEvent(c, false)
+		s.saveForRecovery(c, rooms, d)
 		s.metrics.disconnected(d)
 		s.connsMu.Lock()
 		delete(s.conns, c)

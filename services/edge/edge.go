@@ -175,6 +175,8 @@ type Server struct {
 	poll     *netpoll.Poller // reads idle connections without a goroutine each (read.go); nil: goroutines
 	pings    *pingWheel      // server pings and idle closes of native connections
 	polls    *pollRegistry   // Socket.IO long-polling sessions (polling.go)
+	// sioRecovery keeps disconnected Socket.IO sessions (socketio_recovery.go).
+	sioRecovery *sioRecoveryStore
 
 	ln       net.Listener
 	httpSrv  *http.Server
@@ -199,8 +201,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	proxies, _ := parseCIDRs(cfg.TrustedProxies)
 	s := &Server{
 		cfg: cfg, log: log, ready: make(chan struct{}), proxies: proxies,
-		conns:    map[*Conn]struct{}{},
-		connects: newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst),
+		conns:       map[*Conn]struct{}{},
+		connects:    newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst),
+		sioRecovery: newSIORecoveryStore(sioRecoveryWindow, sioRecoveryMax),
 	}
 	s.protos[protoNative] = Native{}
 	s.protos[protoSocketIO] = SocketIO{}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/talim/realtime/pkg/subject"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/edge/internal/sio"
 	"github.com/talim/realtime/services/edge/internal/wsio"
 )
 
@@ -141,13 +142,18 @@ type frameSet struct {
 	s      *Server
 	event  string
 	data   []byte
+	offset string // Socket.IO recovery offset of a chat-message ("" none)
 	frames [maxProtocols][]byte
 }
 
 func (f *frameSet) get(proto uint8) []byte {
 	if f.frames[proto] == nil {
-		b := wsio.Begin(make([]byte, 0, wsio.HeadRoom+len(f.event)+len(f.data)+32))
-		b = f.s.protos[proto].AppendEvent(b, f.event, f.data)
+		b := wsio.Begin(make([]byte, 0, wsio.HeadRoom+len(f.event)+len(f.data)+len(f.offset)+32))
+		if proto == protoSocketIO && f.offset != "" {
+			b = sio.AppendEventOffset(b, f.event, f.data, f.offset)
+		} else {
+			b = f.s.protos[proto].AppendEvent(b, f.event, f.data)
+		}
 		f.frames[proto] = wsio.Finish(b, ws.OpText)
 	}
 	return f.frames[proto]
@@ -280,6 +286,10 @@ func (s *Server) deliverDecoded(out *edgev1.Outbound, conns []*Conn, main, alt *
 	}
 	if out.GetEvent() != "" {
 		room, only, except := out.GetRoomId(), out.GetOnlyConnections(), out.GetExceptConnection()
+		seq := out.GetSeq()
+		if seq > 0 && room != "" && main.offset == "" && main.event == "chat-message" {
+			main.offset = sioOffset(seq, room)
+		}
 		for _, c := range conns {
 			if except != "" && c.id == except {
 				continue
@@ -289,6 +299,9 @@ func (s *Server) deliverDecoded(out *edgev1.Outbound, conns []*Conn, main, alt *
 			}
 			switch {
 			case room == "" || c.joined(room):
+				if main.offset != "" && c.sio != nil && !c.sio.delivered(room, seq) {
+					continue // already sent by the recovery (socketio_recovery.go)
+				}
 				c.enqueue(main.get(c.proto), nil)
 			case alt.event != "":
 				c.enqueue(alt.get(c.proto), nil)

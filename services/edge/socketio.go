@@ -225,6 +225,10 @@ func (s *Server) hasCredentials(r *http.Request) bool {
 type sioAuth struct {
 	Token  string `json:"token"`
 	UserID string `json:"userId"` // DevMode only
+	// PID and Offset are sent by socket.io-client on reconnection when the
+	// previous CONNECT reply carried a pid (socketio_recovery.go).
+	PID    string `json:"pid"`
+	Offset string `json:"offset"`
 }
 
 // sioAuthenticate verifies the CONNECT auth object. The returned message is the

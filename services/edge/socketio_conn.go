@@ -66,6 +66,10 @@ type sioConn struct {
 	pingInterval, pingTimeout time.Duration
 	pinged                    bool // a ping is out; only touched by the ping timer
 
+	// pid and offset are the recovery fields of the CONNECT auth object
+	// (socketio_recovery.go); "" when absent.
+	pid, offset string
+
 	// closed, when set (polling, polling.go), is the writer's done hook and ends the
 	// connection's count in connsWG; otherwise readLoop ends it.
 	closed func(error)
@@ -175,8 +179,11 @@ func (sc *sioConn) handshakeText(payload []byte, pre *auth.Claims) (claims auth.
 	}
 	var a sioAuth
 	authErr := false
-	if in.Kind == sio.KindConnect && pre == nil && len(in.Data) > 0 {
+	if in.Kind == sio.KindConnect && len(in.Data) > 0 {
 		authErr = json.Unmarshal(in.Data, &a) != nil
+		if !authErr && len(a.PID) <= 64 && len(a.Offset) <= 512 {
+			sc.pid, sc.offset = a.PID, a.Offset
+		}
 	}
 	switch in.Kind {
 	case sio.KindReply:
@@ -245,6 +252,12 @@ func (sc *sioConn) start(claims auth.Claims) {
 	sc.c = c
 	// The socket id is the connection id, so socket.id === connected.connectionId.
 	sc.sess.SocketID = c.id
+	saved := s.sioRecovery.take(sc.pid, claims.UserID)
+	c.sio = &sioTrack{pid: newPID()}
+	if saved != nil {
+		c.sio.pid = saved.pid // the same pid again: socket.recovered === true
+	}
+	sc.sess.PID = c.sio.pid
 	sc.enqueueText(func(dst []byte) []byte { return sc.sess.Accept(dst) })
 
 	s.connsMu.Lock()
@@ -264,6 +277,10 @@ func (sc *sioConn) start(claims auth.Claims) {
 	c.mu.Unlock()
 	if s.draining.Load() {
 		c.Close(DisconnectRestart) // slipped in after drain took its snapshot
+		return
+	}
+	if saved != nil {
+		sc.recoverSession(saved, sc.offset)
 	}
 }
 
@@ -318,6 +335,11 @@ func (sc *sioConn) handleText(frame, scratch []byte) []byte {
 		}
 		return in.Reply[:0]
 	case sio.KindClose:
+		if len(frame) >= 2 && frame[0] == '4' && frame[1] == '1' { // Socket.IO DISCONNECT
+			c.sio.mu.Lock()
+			c.sio.discard = true // socket.disconnect(): not recoverable
+			c.sio.mu.Unlock()
+		}
 		c.closeByClient(ws.StatusNormalClosure)
 	case sio.KindEvent:
 		if len(in.Data) == 0 || in.Data[0] != '{' {

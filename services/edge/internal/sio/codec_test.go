@@ -342,3 +342,17 @@ func TestEncodersZeroAlloc(t *testing.T) {
 		t.Fatalf("encoders allocate: %v allocs/run", allocs)
 	}
 }
+
+func TestAppendConnectPIDAndEventOffset(t *testing.T) {
+	if got := string(AppendConnectPID(nil, "s1", "p\"1")); got != `40{"sid":"s1","pid":"p\"1"}` {
+		t.Fatalf("connect pid: %s", got)
+	}
+	if got := string(AppendEventOffset(nil, "chat-message", json.RawMessage(`{"a":1}`), "7:r1")); got != `42["chat-message",{"a":1},"7:r1"]` {
+		t.Fatalf("event offset: %s", got)
+	}
+	s := NewSession(nil)
+	s.SocketID, s.PID = "x", "y"
+	if got := string(s.Accept(nil)); got != `40{"sid":"x","pid":"y"}` {
+		t.Fatalf("accept: %s", got)
+	}
+}

@@ -114,6 +114,10 @@ type Session struct {
 	SID string
 	// SocketID is the Socket.IO socket id, sent in the CONNECT reply.
 	SocketID string
+	// PID is the private session id of connection state recovery
+	// (docs/socketio.md, "Connection state recovery"), sent in the CONNECT reply
+	// when set.
+	PID string
 
 	state    atomic.Int32
 	lastPing atomic.Int64 // unix nanos of the last ping sent
@@ -161,9 +165,13 @@ func (s *Session) PongOverdue(now time.Time, timeout time.Duration) bool {
 	return ping != 0 && ping > pong && now.UnixNano()-ping > int64(timeout)
 }
 
-// Accept marks the CONNECT accepted and appends the reply 40{"sid":...}.
+// Accept marks the CONNECT accepted and appends the reply 40{"sid":...}
+// (with "pid" when PID is set).
 func (s *Session) Accept(dst []byte) []byte {
 	s.state.CompareAndSwap(int32(StateAwaitingConnect), int32(StateConnected))
+	if s.PID != "" {
+		return AppendConnectPID(dst, s.SocketID, s.PID)
+	}
 	return AppendConnect(dst, s.SocketID)
 }
 

@@ -217,6 +217,18 @@ func AppendConnect(dst []byte, sid string) []byte {
 	return append(dst, '}')
 }
 
+// AppendConnectPID appends the CONNECT reply of a session with connection
+// state recovery: 40{"sid":"<sid>","pid":"<pid>"}. socket.io-client sends pid
+// back in its next CONNECT and sets socket.recovered when the reply carries the
+// same pid again.
+func AppendConnectPID(dst []byte, sid, pid string) []byte {
+	dst = append(dst, `40{"sid":`...)
+	dst = appendJSONString(dst, sid)
+	dst = append(dst, `,"pid":`...)
+	dst = appendJSONString(dst, pid)
+	return append(dst, '}')
+}
+
 // AppendConnectError appends a CONNECT_ERROR for the main namespace:
 // 44{"message":"<message>"} with message JSON-escaped. socket.io-client
 // surfaces it as the Error of the "connect_error" event.
@@ -248,6 +260,22 @@ func AppendEvent(dst []byte, name string, data json.RawMessage) []byte {
 		dst = append(dst, ',')
 		dst = append(dst, data...)
 	}
+	return append(dst, ']')
+}
+
+// AppendEventOffset appends an EVENT carrying a recovery offset as its last
+// argument: 42["<name>",<data>,"<offset>"]. socket.io-client keeps the last
+// string argument of every event as the offset it sends back on reconnection.
+func AppendEventOffset(dst []byte, name string, data json.RawMessage, offset string) []byte {
+	dst = append(dst, '4', '2', '[')
+	dst = appendJSONString(dst, name)
+	dst = append(dst, ',')
+	if len(data) == 0 {
+		data = json.RawMessage(`{}`)
+	}
+	dst = append(dst, data...)
+	dst = append(dst, ',')
+	dst = appendJSONString(dst, offset)
 	return append(dst, ']')
 }
 
