@@ -1,5 +1,5 @@
 // Package chat is the chat service: rooms, memberships and durable, ordered
-// messages (PROTOCOL.md §3), served to edges over NATS (talim.cmd.v1.chat.<event>,
+// messages (docs/protocol.md, "Chat"), served to edges over NATS (talim.cmd.v1.chat.<event>,
 // queue group "chat") and to internal services through the ChatAdminService gRPC
 // API (RegisterGRPC, or an own listener on Config.GRPCAddr).
 //

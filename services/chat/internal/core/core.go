@@ -1,5 +1,5 @@
 // Package core is the chat domain: access rules, the client events of
-// PROTOCOL.md §3 (served over NATS by package command), the admin operations behind
+// docs/protocol.md "Chat" (served over NATS by package command), the admin operations behind
 // ChatAdminService, and the events published to users.
 package core
 

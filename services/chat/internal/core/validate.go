@@ -8,7 +8,7 @@ import (
 	"github.com/talim/realtime/pkg/command"
 )
 
-// Input limits (PROTOCOL.md §3, §6).
+// Input limits (docs/protocol.md, "Chat" and "Limits").
 const (
 	MaxContentRunes   = 4000
 	MaxClientMsgID    = 64

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Room types and member roles (PROTOCOL.md §3; "open" from chat.proto).
+// Room types and member roles (docs/protocol.md, "Chat"; "open" from chat.proto).
 const (
 	TypeDirect       = "direct"
 	TypeGroup        = "group"
