@@ -8,7 +8,7 @@ import (
 )
 
 // TestChat_AckCarriesZeroLastSeq: the join ack always has lastSeq, lastReadSeq and
-// unread (PROTOCOL.md §3), also when they are 0 in a room without messages.
+// unread (docs/protocol.md, "Chat"), also when they are 0 in a room without messages.
 func TestChat_AckCarriesZeroLastSeq(t *testing.T) {
 	h := newHarness(t, 1)
 	h.room("empty", chatv1.RoomType_ROOM_TYPE_GROUP, "ann")
