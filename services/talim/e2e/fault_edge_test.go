@@ -182,7 +182,11 @@ func TestFault_HistoryPageLargerThanQueue(t *testing.T) {
 	ns := startNATSAt(t)
 	fdb := startFerretAt(t)
 	rg := newRig(t, ns.URL(), fdb.URI())
-	b := rg.startBasic(nil) // default queue limits
+	b := rg.startBasic(func(e *edge.Config, _ *chat.Config, _ *presence.Config) {
+		// Default queue limits; only the command rate is raised so that 50 sends
+		// in a row are not rate_limited (20/s, burst 40 by default).
+		e.CommandRate, e.CommandBurst = 2000, 2000
+	})
 	const room = "f-bigpage"
 	const sent = 50
 	rg.createRoom(b.Chat, room, "ann", "ben")
