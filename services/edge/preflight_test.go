@@ -88,15 +88,17 @@ func TestPreflight_ExplainsRefusals(t *testing.T) {
 }
 
 // The edge serves the React demo built from web/kit (web/static/kit, embedded) and the
-// package's client modules that static/talim-client.js re-exports.
+// package's compiled client (web/kit/dist/client, embedded as it is), which
+// static/talim-client.js re-exports by a path that also resolves in Node.
 func TestHTTP_KitDemo(t *testing.T) {
 	t.Parallel()
 	h := startEdge(t, nil)
 	for path, want := range map[string]string{
-		"/kit/":                "./demo.js",
-		"/kit/demo.js":         "talim-status",
-		"/kit/client/index.js": "TalimClient",
-		"/talim-client.js":     "./kit/client/index.js",
+		"/kit/":                     "./demo.js",
+		"/kit/demo.js":              "talim-status",
+		"/kit/client/index.js":      "TalimClient",
+		"/kit/dist/client/index.js": "TalimClient",
+		"/talim-client.js":          "../kit/dist/client/index.js",
 	} {
 		status, body := httpGet(t, h.httpURL()+path)
 		if status != http.StatusOK || !strings.Contains(body, want) {

@@ -21,6 +21,13 @@ import (
 //go:embed web/static
 var webFS embed.FS
 
+// kitClientFS is the compiled @talim/realtime client (web/kit/dist/client), served
+// as plain ES modules for pages without a bundler. It is the package's own build
+// output, embedded where it is, not a copy.
+//
+//go:embed web/kit/dist/client/*.js
+var kitClientFS embed.FS
+
 // routes builds the main HTTP mux: the WebSocket endpoint, the demo assets, health
 // endpoints and (DevMode only) /dev/tokens.
 func (s *Server) routes() http.Handler {
@@ -46,6 +53,13 @@ func (s *Server) routes() http.Handler {
 	static, err := fs.Sub(webFS, "web/static")
 	if err == nil {
 		mux.Handle("GET /", http.FileServerFS(static))
+		if client, err := fs.Sub(kitClientFS, "web/kit/dist/client"); err == nil {
+			// /kit/client/ for pages, /kit/dist/client/ for talim-client.js's
+			// relative import (the same path works from its source tree in Node).
+			files := http.FileServerFS(client)
+			mux.Handle("GET /kit/client/", http.StripPrefix("/kit/client/", files))
+			mux.Handle("GET /kit/dist/client/", http.StripPrefix("/kit/dist/client/", files))
+		}
 		// The demo page is the React demo of @talim/realtime (web/kit/demo, built into
 		// static/kit with relative asset paths): / sends the browser there, query kept
 		// (/?user=t1 → /kit/?user=t1).

@@ -6,7 +6,7 @@
 //   node scripts/build.mjs            # everything
 //   node scripts/build.mjs --no-demo  # the package only
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -47,10 +47,6 @@ if (!process.argv.includes("--no-demo")) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   run(bin("vite"), ["build", "--config", "demo/vite.config.ts", "--logLevel", "warn"]);
-  // The plain-ES-module client for pages without a bundler (static/talim-client.js
-  // re-exports it for pages that load the client from the edge).
-  mkdirSync(join(out, "client"), { recursive: true });
-  for (const f of readdirSync(join(root, "dist/client"))) {
-    if (f.endsWith(".js")) copyFileSync(join(root, "dist/client", f), join(out, "client", f));
-  }
+  // The plain-ES-module client for pages without a bundler is dist/client itself:
+  // the edge embeds it (server.go kitClientFS), so it is not copied here.
 }
