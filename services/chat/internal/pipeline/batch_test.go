@@ -99,11 +99,7 @@ func queue(t *testing.T, ctx context.Context, s *Sequencer, release func(), msgs
 		})
 	}
 	l := s.lanes[0]
-	testkit.Eventually(t, 10*time.Second, func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.pending) == len(msgs)
-	}, "%d sends queued", len(msgs))
+	testkit.Eventually(t, 10*time.Second, func() bool { return l.queued() == len(msgs) }, "%d sends queued", len(msgs))
 	release()
 	wg.Wait()
 	return out
@@ -244,11 +240,7 @@ func TestSequencer_FailureMidBatchLeavesNoGap(t *testing.T) {
 					got, dup, err := s.Append(ctx, m)
 					res[i] = result{msg: got, dup: dup, err: err}
 				})
-				testkit.Eventually(t, 5*time.Second, func() bool {
-					l.mu.Lock()
-					defer l.mu.Unlock()
-					return len(l.pending) == i+1
-				})
+				testkit.Eventually(t, 5*time.Second, func() bool { return l.queued() == i+1 })
 			}
 			release()
 			wg.Wait()

@@ -279,14 +279,14 @@ func (f *Fanout) round(roomID string, ds []Delivery) (members int) {
 		return 0
 	}
 	all := batch(ds, "")
-	except := map[string][]byte{}
+	var except map[string][]byte // the payload of each user left out of some event
 	for _, d := range ds {
-		if d.Except != "" {
-			except[d.Except] = nil
+		if _, ok := except[d.Except]; d.Except != "" && !ok {
+			if except == nil {
+				except = map[string][]byte{}
+			}
+			except[d.Except] = batch(ds, d.Except)
 		}
-	}
-	for u := range except {
-		except[u] = batch(ds, u)
 	}
 	f.roundSize.Observe(float64(len(ds)))
 	shard := func(k int) (events, msgs int) {
@@ -383,18 +383,9 @@ func batch(ds []Delivery, except string) []byte {
 
 // Wait blocks until no room has queued deliveries or ctx ends.
 func (f *Fanout) Wait(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		f.idle.Broadcast()
-		f.mu.Unlock()
-	})
-	defer stop()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for len(f.rooms) > 0 && ctx.Err() == nil {
-		f.idle.Wait()
-	}
-	return ctx.Err()
+	return waitCond(ctx, f.idle, func() (bool, error) { return len(f.rooms) == 0, ctx.Err() })
 }
 
 // Close waits for queued deliveries until ctx ends, then cancels the rest.

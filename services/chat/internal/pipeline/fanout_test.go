@@ -205,17 +205,6 @@ func TestFanout_GlobalBacklogBound(t *testing.T) {
 	f.Close(ctx)
 }
 
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func BenchmarkFanoutRound(b *testing.B) {
 	ms := roomOf(1000)
 	var n int

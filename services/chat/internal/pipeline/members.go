@@ -25,10 +25,8 @@ type MemberWriter struct {
 	maxBatch int
 	timeout  time.Duration
 
-	mu      sync.Mutex
-	pending []*memberReq
-	running bool
-	wg      sync.WaitGroup
+	queue groupQueue[*memberReq]
+	wg    sync.WaitGroup
 }
 
 type memberReq struct {
@@ -55,15 +53,8 @@ func NewMemberWriter(s MemberStore, maxBatch int, timeout time.Duration) *Member
 // whether it was inserted by this call.
 func (w *MemberWriter) Ensure(ctx context.Context, m store.Member) (bool, error) {
 	r := &memberReq{ctx: ctx, m: m, done: make(chan struct{})}
-	w.mu.Lock()
-	w.pending = append(w.pending, r)
-	start := !w.running
-	w.running = true
-	if start {
+	if _, start := w.queue.push(r, 0); start {
 		w.wg.Add(1)
-	}
-	w.mu.Unlock()
-	if start {
 		go w.run()
 	}
 	select {
@@ -76,18 +67,7 @@ func (w *MemberWriter) Ensure(ctx context.Context, m store.Member) (bool, error)
 
 func (w *MemberWriter) run() {
 	defer w.wg.Done()
-	for {
-		w.mu.Lock()
-		n := min(len(w.pending), w.maxBatch)
-		if n == 0 {
-			w.running = false
-			w.pending = nil
-			w.mu.Unlock()
-			return
-		}
-		batch := w.pending[:n:n]
-		w.pending = w.pending[n:]
-		w.mu.Unlock()
+	for batch := w.queue.take(w.maxBatch); batch != nil; batch = w.queue.take(w.maxBatch) {
 		w.write(batch)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/talim/realtime/pkg/devstack/testkit"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
@@ -46,7 +48,7 @@ func TestMemberWriter_GroupCommitsJoins(t *testing.T) {
 		_, err := w.Ensure(ctx, store.Member{RoomID: "open", UserID: "first", Role: store.RoleMember})
 		first <- err
 	}()
-	waitUntil(t, func() bool { return cm.calls.Load() > 0 })
+	testkit.Eventually(t, 10*time.Second, func() bool { return cm.calls.Load() > 0 }, "first insert started")
 	for i := range users {
 		for range 1 + i%2 { // odd users join twice at once
 			wg.Go(func() {
@@ -61,11 +63,7 @@ func TestMemberWriter_GroupCommitsJoins(t *testing.T) {
 		}
 	}
 	// Release the held insert only once every join is queued.
-	waitUntil(t, func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return len(w.pending) == users+users/2
-	})
+	testkit.Eventually(t, 10*time.Second, func() bool { return w.queue.queued() == users+users/2 }, "joins queued")
 	close(cm.gate)
 	wg.Wait()
 	if err := <-first; err != nil {

@@ -92,11 +92,7 @@ type Sequencer struct {
 
 // lane is one batch writer: a goroutine runs while sends are queued and writes
 // everything queued (up to MaxBatch) per round trip.
-type lane struct {
-	mu      sync.Mutex
-	pending []*request
-	running bool
-}
+type lane = groupQueue[*request]
 
 type request struct {
 	ctx   context.Context
@@ -170,21 +166,16 @@ func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known in
 		s.closeMu.RUnlock()
 		return store.Message{}, false, fmt.Errorf("store message: %w: chat is shutting down", command.ErrUnavailable)
 	}
-	l.mu.Lock()
-	if len(l.pending) >= s.o.MaxPending {
-		l.mu.Unlock()
+	ok, start := l.push(req, s.o.MaxPending)
+	if !ok {
 		s.closeMu.RUnlock()
 		s.refused.Inc()
 		return store.Message{}, false, &command.Error{Code: command.CodeUnavailable,
 			Message: "the message store is behind; nothing was stored, retry later", RetryAfterMs: busyRetry.Milliseconds()}
 	}
-	l.pending = append(l.pending, req)
-	start := !l.running
-	l.running = true
 	if start {
-		s.lanesWG.Add(1)
+		s.lanesWG.Add(1) // under closeMu: Close waits only after no send can start a lane
 	}
-	l.mu.Unlock()
 	s.closeMu.RUnlock()
 	if start {
 		go s.run(l)
@@ -202,18 +193,7 @@ func (s *Sequencer) AppendAfter(ctx context.Context, msg store.Message, known in
 // until the queue is empty, then exits.
 func (s *Sequencer) run(l *lane) {
 	defer s.lanesWG.Done()
-	for {
-		l.mu.Lock()
-		n := min(len(l.pending), s.o.MaxBatch)
-		if n == 0 {
-			l.running = false
-			l.pending = nil
-			l.mu.Unlock()
-			return
-		}
-		batch := l.pending[:n:n]
-		l.pending = l.pending[n:]
-		l.mu.Unlock()
+	for batch := l.take(s.o.MaxBatch); batch != nil; batch = l.take(s.o.MaxBatch) {
 		s.commit(batch)
 	}
 }

@@ -197,24 +197,19 @@ func (m *summaries) waitUntil(ctx context.Context, done func() bool) error {
 	m.waiters++
 	m.mu.Unlock()
 	m.hurryUp()
-	stop := context.AfterFunc(ctx, func() {
-		m.mu.Lock()
-		m.changed.Broadcast()
-		m.mu.Unlock()
-	})
-	defer stop()
 	m.mu.Lock()
 	defer func() { m.waiters--; m.mu.Unlock() }()
-	for !done() {
-		if err := ctx.Err(); err != nil {
-			return err
+	return waitCond(ctx, m.changed, func() (bool, error) {
+		switch {
+		case done():
+			return true, nil
+		case ctx.Err() != nil:
+			return false, ctx.Err()
+		case m.closed && !m.running:
+			return false, errClosed
 		}
-		if m.closed && !m.running {
-			return errClosed
-		}
-		m.changed.Wait()
-	}
-	return nil
+		return false, nil
+	})
 }
 
 // Unflushed returns the newest message of roomID stored by this instance whose
