@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,24 +169,8 @@ func TestServer_StopWaitsForRunningHandlers(t *testing.T) {
 // at the door without running or answering (the edge answered it already).
 func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
 	t.Parallel()
-	nc := natsConn(t)
-	s := New(nc, Options{Service: "busy", Concurrency: 1, MaxQueue: 1, MaxQueueDelay: time.Hour})
-	started, release := make(chan struct{}, 8), make(chan struct{})
-	var ran atomicCount
-	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
-		ran.add()
-		started <- struct{}{}
-		<-release
-		return OK(map[string]bool{"done": true})
-	})
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Stop(ctx)
-	}()
+	b := startBlocking(t, Options{Service: "busy", Concurrency: 1, MaxQueue: 1, MaxQueueDelay: time.Hour})
+	s, nc, started, release := b.s, b.nc, b.started, b.release
 	ident := &edgev1.Identity{UserId: "u"}
 	send := func(cmd *edgev1.Command, timeout time.Duration) chan *edgev1.Reply {
 		out := make(chan *edgev1.Reply, 1)
@@ -229,21 +213,40 @@ func TestServer_ShedsAtOnceWhenFull(t *testing.T) {
 			t.Fatalf("queued command: %v", r)
 		}
 	}
-	if n := ran.get(); n != 2 {
+	if n := b.ran.Load(); n != 2 {
 		t.Fatalf("handler ran %d times, want 2 (the expired command must not run)", n)
 	}
 }
 
-type atomicCount struct {
-	mu sync.Mutex
-	n  int
+// blocking is a started server whose "work" handler counts its runs, signals
+// started and blocks until release is closed (close it before the test ends:
+// the server is stopped at cleanup).
+type blocking struct {
+	s                *Server
+	nc               *nats.Conn
+	started, release chan struct{}
+	ran              atomic.Int64
 }
 
-func (a *atomicCount) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
-func (a *atomicCount) get() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.n
+func startBlocking(t *testing.T, o Options) *blocking {
+	t.Helper()
+	b := &blocking{nc: natsConn(t), started: make(chan struct{}, 8), release: make(chan struct{})}
+	b.s = New(b.nc, o)
+	b.s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		b.ran.Add(1)
+		b.started <- struct{}{}
+		<-b.release
+		return OK(map[string]bool{"done": true})
+	})
+	if err := b.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.s.Stop(ctx)
+	})
+	return b
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -261,24 +264,8 @@ func waitFor(t *testing.T, cond func() bool) {
 // without running: under a backlog, latency stays bounded for everyone.
 func TestServer_RefusesCommandsQueuedTooLong(t *testing.T) {
 	t.Parallel()
-	nc := natsConn(t)
-	s := New(nc, Options{Service: "slowq", Concurrency: 1, MaxQueue: 8, MaxQueueDelay: time.Millisecond})
-	started, release := make(chan struct{}, 8), make(chan struct{})
-	var ran atomicCount
-	s.Handle("work", func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
-		ran.add()
-		started <- struct{}{}
-		<-release
-		return OK(map[string]bool{"done": true})
-	})
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Stop(ctx)
-	}()
+	blk := startBlocking(t, Options{Service: "slowq", Concurrency: 1, MaxQueue: 8, MaxQueueDelay: time.Millisecond})
+	s, nc, started, release := blk.s, blk.nc, blk.started, blk.release
 	b, _ := proto.Marshal(&edgev1.Command{Identity: &edgev1.Identity{UserId: "u"}, Event: "work"})
 	replies := make(chan *edgev1.Reply, 2)
 	request := func() {
@@ -313,7 +300,7 @@ func TestServer_RefusesCommandsQueuedTooLong(t *testing.T) {
 	if codes[0] != "" || codes[1] != CodeUnavailable {
 		t.Fatalf("codes = %q, want one ok and one unavailable", codes)
 	}
-	if n := ran.get(); n != 1 {
+	if n := blk.ran.Load(); n != 1 {
 		t.Fatalf("handler ran %d times, want 1", n)
 	}
 }
