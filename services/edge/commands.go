@@ -80,14 +80,22 @@ func (c *Conn) handleCommand(env envelope.Envelope) {
 		id = append(envelope.ID(nil), env.ID...)
 	}
 	// Owned by the server: drain waits for forwards before NATS is closed.
+	if rt.event == eventJoinRoom {
+		if room := joinRoomID(env.Data); room != "" {
+			c.openJoinGate(room)
+			c.s.forwards.Go(func() { c.closeJoinGate(room, c.forward(rt, id, payload, deadline, span)) })
+			return
+		}
+	}
 	c.s.forwards.Go(func() { c.forward(rt, id, payload, deadline, span) })
 }
 
 var emptyObject = []byte("{}")
 
 // forward sends one command to its service and turns the reply into frames. span
-// is the command's span (nil with tracing off); forward ends it.
-func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.Time, span trace.Span) {
+// is the command's span (nil with tracing off); forward ends it. It returns the
+// service's reply (nil when there was none).
+func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.Time, span trace.Span) *edgev1.Reply {
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	msg, err := c.s.rt.NC.RequestWithContext(ctx, rt.subject, payload)
@@ -104,7 +112,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 		}
 		endSpan(span, command.CodeUnavailable)
 		c.sendError(id, command.CodeUnavailable, reason, 0)
-		return
+		return nil
 	}
 	var rep edgev1.Reply
 	if err := proto.Unmarshal(msg.Data, &rep); err != nil {
@@ -112,7 +120,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 		c.s.log.Error("malformed reply", "event", rt.event, "err", err)
 		endSpan(span, command.CodeInternal)
 		c.sendError(id, command.CodeInternal, "internal error", 0)
-		return
+		return nil
 	}
 	if e := rep.GetError(); e != nil {
 		res := resultError
@@ -122,14 +130,14 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 		c.s.metrics.request(rt.event, res, elapsed)
 		endSpan(span, e.GetCode())
 		c.sendError(id, e.GetCode(), e.GetMessage(), e.GetRetryAfterMs())
-		return
+		return &rep
 	}
 	c.s.metrics.request(rt.event, resultOK, elapsed)
 	// Room and watch changes first, so that live events published right after the
 	// service answered reach the connection.
 	c.leaveRooms(rep.GetLeaveRooms())
 	c.joinRooms(rep.GetJoinRooms())
-	if c.sio != nil && rt.event == "join-chat-room" {
+	if c.sio != nil && rt.event == eventJoinRoom {
 		c.sio.joined(rep.GetData()) // recovery starts after the room's lastSeq
 	}
 	if len(rep.GetUnwatchUsers()) > 0 {
@@ -147,6 +155,7 @@ func (c *Conn) forward(rt *route, id envelope.ID, payload []byte, deadline time.
 		c.sendEvent(f.GetEvent(), f.GetData())
 	}
 	endSpan(span, "")
+	return &rep
 }
 
 // authRefresh replaces the connection's token by a fresher one of the same user.

@@ -50,6 +50,7 @@ type Conn struct {
 	pingTimer *time.Timer // Socket.IO pings; native connections use the ping wheel
 	expTimer  *time.Timer
 	rooms     map[string]struct{}
+	joinGates map[string]*joinGate // rooms with a join in flight (joingate.go)
 	sio       *sioTrack // Socket.IO connection state recovery; nil for native
 	watches   map[string]struct{}
 	expiresAt time.Time

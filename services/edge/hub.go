@@ -297,8 +297,22 @@ func (s *Server) deliverDecoded(out *edgev1.Outbound, conns []*Conn, main, alt *
 			if len(only) > 0 && !slices.Contains(only, c.id) {
 				continue
 			}
+			joined := room == ""
+			if !joined {
+				var held bool
+				joined, held = c.admitRoomEvent(room, func() heldEvent {
+					h := heldEvent{main: main.get(c.proto), seq: seq, message: main.event == "chat-message", offset: main.offset != ""}
+					if alt.event != "" {
+						h.alt = alt.get(c.proto)
+					}
+					return h
+				})
+				if held {
+					continue // released after the join's ack (joingate.go)
+				}
+			}
 			switch {
-			case room == "" || c.joined(room):
+			case joined:
 				if main.offset != "" && c.sio != nil && !c.sio.delivered(room, seq) {
 					continue // already sent by the recovery (socketio_recovery.go)
 				}

@@ -30,6 +30,9 @@ var routeTable = map[string]string{
 	"set-status":             svcPresence,
 }
 
+// eventJoinRoom is the join the edge gates (joingate.go).
+const eventJoinRoom = "join-chat-room"
+
 // Edge-local events.
 const (
 	eventAuthRefresh = "auth-refresh"
