@@ -9,8 +9,13 @@
 //	internal/pipeline  Sequencer (group commit, gap-free seq, idempotency) and Fanout
 //	                   (per-room ordered, bounded asynchronous publishing)
 //	internal/roster    per-instance room/member cache, invalidated over NATS
-//	internal/core      access rules, the §3 client events, admin operations, events
+//	internal/core      domain: access rules, admin operations, events; also the NATS
+//	                   handlers of the client events (commands.go, Core.Register) and
+//	                   of talim.chat.v1.shared-rooms (Core.ServeSharedRooms)
 //	internal/grpcapi   ChatAdminService over core (validation, status mapping)
+//
+// notification and presence have the same layers under the same names
+// (docs/architecture.md "The services' packages side by side").
 //
 // # Guarantees
 //

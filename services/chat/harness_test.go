@@ -67,29 +67,7 @@ func (h *harness) startInstance() *chat.Service {
 	if err != nil {
 		h.t.Fatalf("new chat: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	select {
-	case <-svc.Ready():
-	case err := <-done:
-		cancel()
-		h.t.Fatalf("chat run: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		h.t.Fatalf("chat not ready")
-	}
-	h.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				h.t.Errorf("chat run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			h.t.Errorf("chat did not stop")
-		}
-	})
+	testkit.Run(h.t, "chat", svc)
 	h.svcs = append(h.svcs, svc)
 	return svc
 }

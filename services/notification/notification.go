@@ -16,7 +16,9 @@ import (
 	"github.com/talim/realtime/pkg/logging"
 	"github.com/talim/realtime/pkg/service"
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
-	"github.com/talim/realtime/services/notification/internal/notify"
+	"github.com/talim/realtime/services/notification/internal/core"
+	"github.com/talim/realtime/services/notification/internal/grpcapi"
+	"github.com/talim/realtime/services/notification/internal/handler"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -72,7 +74,7 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	rt    *service.Runtime
-	api   *notify.API
+	api   *grpcapi.Server
 	ready chan struct{}
 
 	mu       sync.Mutex
@@ -90,7 +92,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.CleanupInterval == 0 {
 		cfg.CleanupInterval = time.Minute
 	}
-	return &Service{cfg: cfg, log: log, api: notify.NewAPI(log), ready: make(chan struct{})}, nil
+	return &Service{cfg: cfg, log: log, api: grpcapi.New(log), ready: make(chan struct{})}, nil
 }
 
 // RegisterGRPC registers NotificationService on gs. It may be called before Run;
@@ -138,14 +140,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if ttlErr != nil {
 		rt.Log.Info("no TTL index on notifications.expiresAt; the cleanup loop deletes expired notifications", "reason", ttlErr)
 	}
-	core := notify.NewCore(notify.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: notify.NewMetrics(rt.Admin.Registry())})
+	c := core.New(core.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: core.NewMetrics(rt.Admin.Registry())})
 
 	cmds := command.New(rt.NC, command.Options{Service: "notification", Logger: rt.Log, Registerer: rt.Admin.Registry()})
-	core.RegisterCommands(cmds)
+	handler.New(c).Register(cmds)
 	if err := cmds.Start(); err != nil {
 		return fmt.Errorf("start notification: %w", err)
 	}
-	s.api.SetCore(core)
+	s.api.SetCore(c)
 
 	var gs *grpcx.Server
 	var gerr <-chan error
@@ -166,7 +168,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
 	cleanupDone := make(chan struct{})
-	go func() { defer close(cleanupDone); core.RunCleanup(cleanupCtx, s.cfg.CleanupInterval) }()
+	go func() { defer close(cleanupDone); c.RunCleanup(cleanupCtx, s.cfg.CleanupInterval) }()
 
 	close(s.ready)
 	rt.Log.Info("notification ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())

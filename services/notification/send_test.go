@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
-	"github.com/talim/realtime/services/notification/internal/notify"
+	"github.com/talim/realtime/services/notification/internal/core"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -137,14 +137,14 @@ func TestSend_CompletesInterruptedSend(t *testing.T) {
 	st := store.New(e.db)
 	ctx := ctxT(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	send := &store.Send{Key: "crashy", SendID: notify.SendIDFor("crashy"), Recipients: []string{"a", "b", "c", "d"},
+	send := &store.Send{Key: "crashy", SendID: core.SendIDFor("crashy"), Recipients: []string{"a", "b", "c", "d"},
 		Content: store.Content{Category: "general", Title: "first writer's title", Priority: "normal"}, CreatedAt: now}
 	if _, created, err := st.CreateSend(ctx, send); err != nil || !created {
 		t.Fatalf("create send: %v %v", created, err)
 	}
 	partial := []store.Notification{
-		{ID: notify.NotificationIDFor("crashy", "a"), UserID: "a", SendID: send.SendID, Title: send.Content.Title, CreatedAt: now, Priority: "normal"},
-		{ID: notify.NotificationIDFor("crashy", "b"), UserID: "b", SendID: send.SendID, Title: send.Content.Title, CreatedAt: now, Priority: "normal"},
+		{ID: core.NotificationIDFor("crashy", "a"), UserID: "a", SendID: send.SendID, Title: send.Content.Title, CreatedAt: now, Priority: "normal"},
+		{ID: core.NotificationIDFor("crashy", "b"), UserID: "b", SendID: send.SendID, Title: send.Content.Title, CreatedAt: now, Priority: "normal"},
 	}
 	if _, err := st.InsertNotifications(ctx, partial); err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestSend_MaxRecipients(t *testing.T) {
 	}
 	t.Parallel()
 	e := start(t)
-	count := notify.MaxRecipients
+	count := core.MaxRecipients
 	if raceEnabled {
 		count = 2500
 	}

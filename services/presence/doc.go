@@ -2,6 +2,15 @@
 // rebuilt from the edges' connection events and heartbeats, persists lastSeenAt, and
 // answers presence subscriptions (docs/protocol.md "Presence").
 //
+// # Packages
+//
+// This package wires the service (Config, New, Run). internal/core holds the
+// domain logic (applying events, publishing changes, subscriptions, set-status,
+// query), internal/handler the NATS side (client commands, talim.presence.v1.query,
+// the event loop), internal/store the MongoDB collection; internal/state,
+// internal/watch and internal/visibility are the soft state, the subscription sets
+// and the visibility rule.
+//
 // # State
 //
 // Every replica subscribes, without a queue group, to talim.presence.v1.conn.> and

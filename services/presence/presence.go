@@ -13,6 +13,8 @@ import (
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/subject"
+	"github.com/talim/realtime/services/presence/internal/core"
+	"github.com/talim/realtime/services/presence/internal/handler"
 	"github.com/talim/realtime/services/presence/internal/state"
 	"github.com/talim/realtime/services/presence/internal/store"
 	"github.com/talim/realtime/services/presence/internal/visibility"
@@ -91,13 +93,14 @@ type Service struct {
 	rt    *service.Runtime
 	ready chan struct{}
 
-	tracker *state.Tracker
 	watches *watch.Sets
-	vis     visibility.Checker
-	store   *store.Store
-	writer  *store.Writer
-	m       *metrics
 }
+
+// QueryRequest is the JSON request on talim.presence.v1.query (see the package doc).
+type QueryRequest = handler.QueryRequest
+
+// QueryResponse answers a QueryRequest.
+type QueryResponse = handler.QueryResponse
 
 // New validates cfg and returns a service; it does no I/O.
 func New(cfg Config, log *slog.Logger) (*Service, error) {
@@ -131,10 +134,9 @@ func (s *Service) Run(ctx context.Context) error {
 		defer cancel()
 		rt.Close(sctx)
 	}()
-	s.tracker = state.New(state.Config{Grace: s.cfg.Grace, Heartbeat: s.cfg.Heartbeat}, time.Now())
-	s.store = store.New(rt.DB)
-	s.writer = store.NewWriter(s.store, s.log, 16384)
-	s.m = newMetrics(rt.Admin.Registry(), s.tracker, s.watches)
+	tracker := state.New(state.Config{Grace: s.cfg.Grace, Heartbeat: s.cfg.Heartbeat}, time.Now())
+	st := store.New(rt.DB)
+	writer := store.NewWriter(st, s.log, 16384)
 
 	// Edge events and the replicas' internal events share one channel: a channel
 	// subscription is fed by the connection's reader in arrival order, so an edge's
@@ -146,7 +148,7 @@ func (s *Service) Run(ctx context.Context) error {
 			_ = sub.Unsubscribe()
 		}
 	}()
-	for _, subj := range []string{subject.PresenceConn + ">", subject.PresenceHeartbeat + ">", internalPrefix + "*"} {
+	for _, subj := range handler.Subjects {
 		sub, err := rt.NC.ChanSubscribe(subj, events)
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", subj, err)
@@ -157,28 +159,35 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("flush subscriptions: %w", err)
 	}
 	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-	statuses, err := s.store.Statuses(lctx)
+	statuses, err := st.Statuses(lctx)
 	lcancel()
 	if err != nil {
 		return fmt.Errorf("start presence: %w", err)
 	}
-	for _, st := range statuses {
-		s.tracker.LoadStatus(st.UserID, st.Status, st.At.UnixMilli())
+	for _, status := range statuses {
+		tracker.LoadStatus(status.UserID, status.Status, status.At.UnixMilli())
 	}
 
+	var vis visibility.Checker
 	switch s.cfg.Visibility {
 	case VisibilityAll:
-		s.vis = visibility.All{}
+		vis = visibility.All{}
 	default:
 		sr := visibility.NewSharedRooms(rt.NC, s.cfg.SharedRoomsTimeout, s.cfg.VisibilityTTL)
-		s.vis = sr
+		vis = sr
 		sub, err := rt.NC.Subscribe(subject.ChatMembership+">", func(*nats.Msg) { sr.Invalidate() })
 		if err != nil {
 			return fmt.Errorf("subscribe membership: %w", err)
 		}
 		subs = append(subs, sub)
 	}
-	qsub, err := rt.NC.QueueSubscribe(subject.PresenceQuery, "presence", s.serveQuery)
+	c := core.New(core.Options{
+		NC: rt.NC, InstanceID: rt.InstanceID, Logger: s.log, Registry: rt.Admin.Registry(),
+		Tracker: tracker, Watches: s.watches, Visibility: vis, Store: st, Writer: writer,
+		MaxSubscriptions: s.cfg.MaxSubscriptions,
+	})
+	h := handler.New(c, s.log)
+	qsub, err := rt.NC.QueueSubscribe(subject.PresenceQuery, "presence", h.ServeQuery)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", subject.PresenceQuery, err)
 	}
@@ -186,9 +195,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	cmds := command.New(rt.NC, command.Options{Service: "presence", Logger: s.log, Registerer: rt.Admin.Registry(),
 		Unavailable: []error{store.ErrUnavailable}})
-	cmds.Handle("subscribe-presence", s.subscribe)
-	cmds.Handle("unsubscribe-presence", s.unsubscribe)
-	cmds.Handle("set-status", s.setStatus)
+	h.Register(cmds)
 	if err := cmds.Start(); err != nil {
 		return err
 	}
@@ -199,10 +206,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
-	go func() { defer close(loopDone); s.loop(loopCtx, events) }()
+	go func() { defer close(loopDone); h.RunEvents(loopCtx, events) }()
 	writerCtx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); s.writer.Run(writerCtx, 2*time.Second) }()
+	go func() { defer close(writerDone); writer.Run(writerCtx, 2*time.Second) }()
 
 	close(s.ready)
 	s.log.Info("presence ready", "admin", rt.Admin.Addr(), "visibility", s.cfg.Visibility,

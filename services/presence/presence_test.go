@@ -14,6 +14,7 @@ import (
 	"github.com/talim/realtime/pkg/devstack/testkit"
 	"github.com/talim/realtime/pkg/subject"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	"github.com/talim/realtime/services/presence/internal/core"
 )
 
 // tolerance is the allowed lateness of an event on a loaded 2-core CI machine
@@ -58,7 +59,7 @@ func TestPresence_MultiDevice_OfflineOnlyAfterLastConnectionAndGrace(t *testing.
 			LastSeenAt time.Time `bson:"lastSeenAt"`
 		}
 		err := db.Collection("presence").FindOne(context.Background(), bson.D{{Key: "_id", Value: "u1"}}).Decode(&d)
-		return err == nil && d.LastSeenAt.UTC().Format(lastSeenLayout) == off.sc.GetLastSeenAt()
+		return err == nil && d.LastSeenAt.UTC().Format(core.LastSeenLayout) == off.sc.GetLastSeenAt()
 	}, "lastSeenAt stored")
 }
 
@@ -203,7 +204,7 @@ func TestPresence_Invisible_LooksOfflineAndFreezesLastSeen(t *testing.T) {
 		err := db.Collection("presence").FindOne(context.Background(), bson.D{{Key: "_id", Value: "u1"}}).Decode(&d)
 		return err == nil && d.Status == "invisible" && !d.LastSeenAt.IsZero()
 	})
-	if got := d.LastSeenAt.UTC().Format(lastSeenLayout); got != frozen {
+	if got := d.LastSeenAt.UTC().Format(core.LastSeenLayout); got != frozen {
 		t.Fatalf("stored lastSeenAt %s, want frozen %s", got, frozen)
 	}
 	e1.connect("c4", "u1")

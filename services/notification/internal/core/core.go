@@ -1,4 +1,4 @@
-package notify
+package core
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 	"github.com/talim/realtime/pkg/subject"
 	"github.com/talim/realtime/pkg/tracing"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
-	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -61,8 +60,8 @@ type Core struct {
 	now      func() time.Time
 }
 
-// NewCore returns a core with defaults filled in.
-func NewCore(o Options) *Core {
+// New returns a core with defaults filled in.
+func New(o Options) *Core {
 	c := &Core{st: o.Store, nc: o.NC, log: o.Log, m: o.Metrics, batch: o.BatchSize, writeTO: o.SendWriteTimeout, now: o.Now}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -105,26 +104,54 @@ func SendIDFor(key string) string { return hashID("s_", "send", key) }
 // NotificationIDFor is the id of recipient's notification of the send with key.
 func NotificationIDFor(key, recipient string) string { return hashID("n_", key, recipient) }
 
+// SendRequest is a request to notify Recipients: the domain form of
+// NotificationService.Send (proto/talim/notification/v1), filled in by package grpcapi.
+type SendRequest struct {
+	IdempotencyKey string
+	Recipients     []string
+	Category       string
+	Title          string
+	Body           string
+	Data           map[string]string
+	// Priority is "low", "normal" or "high"; empty means "normal".
+	Priority   string
+	RequireAck bool
+	// ExpiresAt, when set, must be in the future.
+	ExpiresAt *time.Time
+}
+
+// SendResult is the outcome of a Send.
+type SendResult struct {
+	SendID string
+	// Recipients is the number of distinct recipients of the send.
+	Recipients int64
+	// Duplicate is true when the idempotency key was used before; SendID is then
+	// the original send's.
+	Duplicate bool
+	// DeliveredLive counts the recipients this call delivered to live.
+	DeliveredLive int64
+}
+
 // Send validates req and executes it idempotently (see the package doc).
-// Validation failures are InvalidArgument statuses with field violations.
-func (c *Core) Send(ctx context.Context, req *notificationv1.SendRequest) (*notificationv1.SendResponse, error) {
+// Validation failures are an *InvalidError listing every violation.
+func (c *Core) Send(ctx context.Context, req SendRequest) (SendResult, error) {
 	now := c.clock()
 	in, err := validateSend(req, now)
 	if err != nil {
-		return nil, err
+		return SendResult{}, err
 	}
 	send := &store.Send{Key: in.Key, SendID: SendIDFor(in.Key), Recipients: in.Recipients, Content: in.Content, CreatedAt: now}
 	got, created, err := c.st.CreateSend(ctx, send)
 	if err != nil {
-		return nil, fmt.Errorf("send %s: %w", send.SendID, err)
+		return SendResult{}, fmt.Errorf("send %s: %w", send.SendID, err)
 	}
-	resp := &notificationv1.SendResponse{SendId: got.SendID, Recipients: int64(len(got.Recipients)), Duplicate: !created}
+	res := SendResult{SendID: got.SendID, Recipients: int64(len(got.Recipients)), Duplicate: !created}
 	if created {
 		c.m.Sends.WithLabelValues("created").Inc()
 	} else {
 		c.m.Sends.WithLabelValues("duplicate").Inc()
 		if got.Complete {
-			return resp, nil
+			return res, nil
 		}
 		c.log.Info("completing an unfinished send", "send", got.SendID)
 	}
@@ -133,13 +160,22 @@ func (c *Core) Send(ctx context.Context, req *notificationv1.SendRequest) (*noti
 	defer cancel()
 	live, err := c.write(wctx, got)
 	if err != nil {
-		return nil, fmt.Errorf("send %s: %w", got.SendID, err)
+		return SendResult{}, fmt.Errorf("send %s: %w", got.SendID, err)
 	}
 	if err := c.st.CompleteSend(wctx, got.Key, c.clock()); err != nil {
-		return nil, fmt.Errorf("send %s: %w", got.SendID, err)
+		return SendResult{}, fmt.Errorf("send %s: %w", got.SendID, err)
 	}
-	resp.DeliveredLive = live
-	return resp, nil
+	res.DeliveredLive = live
+	return res, nil
+}
+
+// CheckSend returns the violations of req without executing it (nil when valid).
+func (c *Core) CheckSend(req SendRequest) []Violation {
+	var ie *InvalidError
+	if _, err := validateSend(req, c.clock()); errors.As(err, &ie) {
+		return ie.Violations
+	}
+	return nil
 }
 
 // write stores one notification per recipient in batches and delivers each batch
@@ -342,13 +378,20 @@ func (c *Core) Unread(ctx context.Context, userID string) (int64, error) {
 	return c.st.Unread(ctx, userID, c.clock())
 }
 
+// AckStatus is the acknowledgement state of a send.
+type AckStatus struct {
+	Total, Acknowledged int64
+	// Pending are the recipients who have not acknowledged yet.
+	Pending []string
+}
+
 // AckStatus reports the acknowledgements of a send.
-func (c *Core) AckStatus(ctx context.Context, sendID string) (*notificationv1.AckStatusResponse, error) {
+func (c *Core) AckStatus(ctx context.Context, sendID string) (AckStatus, error) {
 	total, acked, pending, err := c.st.AckStatus(ctx, sendID, c.clock())
 	if err != nil {
-		return nil, err
+		return AckStatus{}, err
 	}
-	return &notificationv1.AckStatusResponse{Total: total, Acknowledged: acked, PendingUserIds: pending}, nil
+	return AckStatus{Total: total, Acknowledged: acked, Pending: pending}, nil
 }
 
 // RunCleanup deletes expired notifications every interval until ctx ends.

@@ -1,4 +1,4 @@
-package presence
+package handler
 
 import (
 	"encoding/json"
@@ -27,7 +27,8 @@ type QueryResponse struct {
 	Error    string            `json:"error,omitempty"`
 }
 
-func (s *Service) serveQuery(m *nats.Msg) {
+// ServeQuery answers a request on talim.presence.v1.query (a nats.MsgHandler).
+func (h *Handler) ServeQuery(m *nats.Msg) {
 	var req QueryRequest
 	resp := QueryResponse{Online: []string{}}
 	switch err := json.Unmarshal(m.Data, &req); {
@@ -36,21 +37,14 @@ func (s *Service) serveQuery(m *nats.Msg) {
 	case len(req.UserIDs) > maxQueryIDs:
 		resp.Error = "bad request: too many userIds"
 	default:
-		resp.Statuses = make(map[string]string, len(req.UserIDs))
-		for i, v := range s.tracker.View(req.UserIDs) {
-			id := req.UserIDs[i]
-			resp.Statuses[id] = v.Status
-			if v.Connected {
-				resp.Online = append(resp.Online, id)
-			}
-		}
+		resp.Online, resp.Statuses = h.core.Query(req.UserIDs)
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
-		s.log.Error("marshal query response", "err", err)
+		h.log.Error("marshal query response", "err", err)
 		return
 	}
 	if err := m.Respond(b); err != nil {
-		s.log.Debug("respond to query", "err", err)
+		h.log.Debug("respond to query", "err", err)
 	}
 }

@@ -1,4 +1,8 @@
-package notify
+// Package handler serves the notification client events of docs/protocol.md
+// "Notifications" over NATS (package command): each handler decodes and validates
+// the command's data, calls core on behalf of the command's authenticated user
+// only, and maps core and store errors to protocol errors.
+package handler
 
 import (
 	"context"
@@ -7,6 +11,7 @@ import (
 
 	"github.com/talim/realtime/pkg/command"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/notification/internal/core"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -17,12 +22,19 @@ const (
 	EventAck      = "ack-notification"
 )
 
-// RegisterCommands registers the client event handlers on srv. Every handler acts
-// on the authenticated user of the command only.
-func (c *Core) RegisterCommands(srv *command.Server) {
-	srv.Handle(EventList, c.handleList)
-	srv.Handle(EventMarkRead, c.handleMarkRead)
-	srv.Handle(EventAck, c.handleAck)
+// Handler serves the client events on top of a core.
+type Handler struct {
+	core *core.Core
+}
+
+// New returns the handlers of c.
+func New(c *core.Core) *Handler { return &Handler{core: c} }
+
+// Register registers the client event handlers on srv.
+func (h *Handler) Register(srv *command.Server) {
+	srv.Handle(EventList, h.list)
+	srv.Handle(EventMarkRead, h.markRead)
+	srv.Handle(EventAck, h.ack)
 }
 
 // commandErr maps store errors to protocol errors.
@@ -39,9 +51,7 @@ func commandErr(op string, err error) error {
 	}
 }
 
-func validNotificationID(id string) bool { return id != "" && len(id) <= MaxNotificationIDLen }
-
-func (c *Core) handleList(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+func (h *Handler) list(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
 	var req struct {
 		UnreadOnly bool   `json:"unreadOnly"`
 		Before     string `json:"before"`
@@ -50,24 +60,24 @@ func (c *Core) handleList(ctx context.Context, cmd *edgev1.Command) (*edgev1.Rep
 	if err := command.Decode(cmd, &req); err != nil {
 		return nil, err
 	}
-	if req.Limit < 0 || req.Limit > MaxListLimit {
-		return nil, command.BadRequest("limit must be between 1 and %d", MaxListLimit)
+	if req.Limit < 0 || req.Limit > core.MaxListLimit {
+		return nil, command.BadRequest("limit must be between 1 and %d", core.MaxListLimit)
 	}
-	if len(req.Before) > MaxNotificationIDLen {
+	if len(req.Before) > core.MaxNotificationIDLen {
 		return nil, command.BadRequest("before is not a notification id")
 	}
-	notes, more, unread, err := c.List(ctx, cmd.GetIdentity().GetUserId(), req.UnreadOnly, req.Before, req.Limit)
+	notes, more, unread, err := h.core.List(ctx, cmd.GetIdentity().GetUserId(), req.UnreadOnly, req.Before, req.Limit)
 	if err != nil {
 		return nil, commandErr("list notifications", err)
 	}
-	out := make([]Wire, len(notes))
+	out := make([]core.Wire, len(notes))
 	for i := range notes {
-		out[i] = ToWire(&notes[i])
+		out[i] = core.ToWire(&notes[i])
 	}
 	return command.OK(map[string]any{"notifications": out, "hasMore": more, "unread": unread})
 }
 
-func (c *Core) handleMarkRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+func (h *Handler) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
 	var req struct {
 		IDs []string `json:"ids"`
 		All bool     `json:"all"`
@@ -75,49 +85,29 @@ func (c *Core) handleMarkRead(ctx context.Context, cmd *edgev1.Command) (*edgev1
 	if err := command.Decode(cmd, &req); err != nil {
 		return nil, err
 	}
-	if err := checkMarkRead(req.IDs, req.All); err != "" {
+	if err := core.CheckMarkRead(req.IDs, req.All); err != "" {
 		return nil, command.BadRequest("%s", err)
 	}
-	unread, err := c.MarkRead(ctx, cmd.GetIdentity().GetUserId(), cmd.GetConnectionId(), req.IDs, req.All)
+	unread, err := h.core.MarkRead(ctx, cmd.GetIdentity().GetUserId(), cmd.GetConnectionId(), req.IDs, req.All)
 	if err != nil {
 		return nil, commandErr("mark notifications read", err)
 	}
 	return command.OK(map[string]any{"unread": unread})
 }
 
-// checkMarkRead validates a mark-read request; it returns a message, empty if valid.
-func checkMarkRead(ids []string, all bool) string {
-	switch {
-	case all && len(ids) > 0:
-		return "give either ids or all, not both"
-	case all:
-		return ""
-	case len(ids) == 0:
-		return "ids (a non-empty list) or all:true is required"
-	case len(ids) > MaxIDs:
-		return fmt.Sprintf("at most %d ids", MaxIDs)
-	}
-	for _, id := range ids {
-		if !validNotificationID(id) {
-			return "ids must be notification ids"
-		}
-	}
-	return ""
-}
-
-func (c *Core) handleAck(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+func (h *Handler) ack(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
 	var req struct {
 		ID string `json:"id"`
 	}
 	if err := command.Decode(cmd, &req); err != nil {
 		return nil, err
 	}
-	if !validNotificationID(req.ID) {
+	if !core.ValidNotificationID(req.ID) {
 		return nil, command.BadRequest("id must be a notification id")
 	}
-	at, err := c.Ack(ctx, cmd.GetIdentity().GetUserId(), cmd.GetConnectionId(), req.ID)
+	at, err := h.core.Ack(ctx, cmd.GetIdentity().GetUserId(), cmd.GetConnectionId(), req.ID)
 	if err != nil {
 		return nil, commandErr("acknowledge notification", err)
 	}
-	return command.OK(map[string]any{"id": req.ID, "ackedAt": formatTime(at)})
+	return command.OK(map[string]any{"id": req.ID, "ackedAt": core.FormatTime(at)})
 }
