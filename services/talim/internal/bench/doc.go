@@ -14,5 +14,9 @@
 // stored messages are base+1 … maxSeq (seq has no gaps), every joined connection must
 // see each of them exactly once.
 //
+// Files: coordinator.go runs one scenario (Options, Run), workers.go starts the
+// worker processes and talks to them, scenarios.go holds the scenarios' phases,
+// progress.go the progress line; worker.go is the worker's side.
+//
 // Everything is loopback only (CheckLoopback) and bounded in count and time.
 package bench
