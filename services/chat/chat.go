@@ -38,22 +38,12 @@ func (c *Config) Register(s *config.Set) {
 	c.NATS.Register(s)
 	c.Mongo.Register(s)
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
-	s.String(&c.GRPCAddr, "grpc-addr", "TALIM_GRPC_ADDR", ":9090", "gRPC listen address (empty: do not listen)")
-	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "token gRPC callers must present (required)")
-	c.GRPCTLS.Register(s)
+	grpcx.RegisterListen(s, &c.GRPCAddr, &c.ServiceToken, &c.GRPCTLS)
 }
 
 // Validate checks the configuration; errors name the variable.
 func (c Config) Validate() error {
-	if c.ServiceToken == "" {
-		return config.Errorf("TALIM_SERVICE_TOKEN", "required")
-	}
-	if c.GRPCAddr != "" {
-		if err := config.ValidateAddr(c.GRPCAddr); err != nil {
-			return config.Errorf("TALIM_GRPC_ADDR", "%v", err)
-		}
-	}
-	return c.GRPCTLS.Validate()
+	return grpcx.ValidateListen(c.GRPCAddr, c.ServiceToken, c.GRPCTLS)
 }
 
 // Service is a running chat service.
@@ -157,15 +147,11 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) serveGRPC() (*grpcx.Server, error) {
-	gs, err := grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: s.log, TLS: s.cfg.GRPCTLS})
+	gs, err := grpcx.Serve(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: s.log, TLS: s.cfg.GRPCTLS},
+		s.cfg.GRPCAddr, chatv1.ChatAdminService_ServiceDesc.ServiceName, s.RegisterGRPC)
 	if err != nil {
 		return nil, err
 	}
-	s.RegisterGRPC(gs.Server)
-	if err := gs.Start(s.cfg.GRPCAddr); err != nil {
-		return nil, err
-	}
-	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName)
 	s.grpcAddr.Store(gs.Addr())
 	return gs, nil
 }

@@ -43,24 +43,14 @@ func (c *Config) Register(s *config.Set) {
 	c.NATS.Register(s)
 	c.Mongo.Register(s)
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
-	s.String(&c.GRPCAddr, "grpc-addr", "TALIM_GRPC_ADDR", ":9090", "gRPC listen address (empty: do not listen)")
-	s.String(&c.ServiceToken, "service-token", "TALIM_SERVICE_TOKEN", "", "token gRPC callers must present (required)")
-	c.GRPCTLS.Register(s)
+	grpcx.RegisterListen(s, &c.GRPCAddr, &c.ServiceToken, &c.GRPCTLS)
 	s.Duration(&c.CleanupInterval, "notification-cleanup-interval", "TALIM_NOTIFICATION_CLEANUP_INTERVAL", time.Minute,
 		"how often expired notifications are deleted")
 }
 
 // Validate checks the configuration; errors name the variable.
 func (c Config) Validate() error {
-	if c.ServiceToken == "" {
-		return config.Errorf("TALIM_SERVICE_TOKEN", "required")
-	}
-	if c.GRPCAddr != "" {
-		if err := config.ValidateAddr(c.GRPCAddr); err != nil {
-			return config.Errorf("TALIM_GRPC_ADDR", "%v", err)
-		}
-	}
-	if err := c.GRPCTLS.Validate(); err != nil {
+	if err := grpcx.ValidateListen(c.GRPCAddr, c.ServiceToken, c.GRPCTLS); err != nil {
 		return err
 	}
 	if c.CleanupInterval < 0 {
@@ -152,14 +142,10 @@ func (s *Service) Run(ctx context.Context) error {
 	var gs *grpcx.Server
 	var gerr <-chan error
 	if s.cfg.GRPCAddr != "" {
-		if gs, err = grpcx.NewServer(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: rt.Log, TLS: s.cfg.GRPCTLS}); err != nil {
+		if gs, err = grpcx.Serve(grpcx.Options{ServiceToken: s.cfg.ServiceToken, Logger: rt.Log, TLS: s.cfg.GRPCTLS},
+			s.cfg.GRPCAddr, notificationv1.NotificationService_ServiceDesc.ServiceName, s.RegisterGRPC); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
-		s.RegisterGRPC(gs.Server)
-		if err := gs.Start(s.cfg.GRPCAddr); err != nil {
-			return fmt.Errorf("start notification: %w", err)
-		}
-		gs.MarkServing(notificationv1.NotificationService_ServiceDesc.ServiceName)
 		s.mu.Lock()
 		s.grpcAddr = gs.Addr()
 		s.mu.Unlock()
