@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/talim/realtime/pkg/config"
 )
 
@@ -40,5 +43,22 @@ func TestListen_RegisterAndValidate(t *testing.T) {
 	}
 	if err := ValidateListen("", "tok", TLS{}); err != nil {
 		t.Fatalf("empty addr: %v", err)
+	}
+}
+
+func TestBackend_UnavailableUntilSet(t *testing.T) {
+	t.Parallel()
+	var b Backend[int]
+	if _, err := b.Get("x"); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "x service is not connected yet") {
+		t.Fatalf("err = %v", err)
+	}
+	v := 7
+	b.Set(&v)
+	if got, err := b.Get("x"); err != nil || *got != 7 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	b.Set(nil)
+	if _, err := b.Get("x"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("after Set(nil): %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,21 +25,15 @@ import (
 // the core exists; until SetCore every call fails with Unavailable.
 type Server struct {
 	chatv1.UnimplementedChatAdminServiceServer
-	core atomic.Pointer[core.Core]
+	core grpcx.Backend[core.Core]
 }
 
 var _ chatv1.ChatAdminServiceServer = (*Server)(nil)
 
 // SetCore makes the API serve c (nil: Unavailable again).
-func (s *Server) SetCore(c *core.Core) { s.core.Store(c) }
+func (s *Server) SetCore(c *core.Core) { s.core.Set(c) }
 
-func (s *Server) get() (*core.Core, error) {
-	c := s.core.Load()
-	if c == nil {
-		return nil, status.Error(codes.Unavailable, "chat service is not connected yet")
-	}
-	return c, nil
-}
+func (s *Server) get() (*core.Core, error) { return s.core.Get("chat") }
 
 // Limits of the admin API.
 const (

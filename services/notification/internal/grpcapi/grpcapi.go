@@ -10,7 +10,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -28,7 +27,7 @@ import (
 // returns Unavailable.
 type Server struct {
 	notificationv1.UnimplementedNotificationServiceServer
-	core atomic.Pointer[core.Core]
+	core grpcx.Backend[core.Core]
 	log  *slog.Logger
 }
 
@@ -43,15 +42,9 @@ func New(log *slog.Logger) *Server {
 }
 
 // SetCore makes the API serve with c (nil: stop serving).
-func (a *Server) SetCore(c *core.Core) { a.core.Store(c) }
+func (a *Server) SetCore(c *core.Core) { a.core.Set(c) }
 
-func (a *Server) get() (*core.Core, error) {
-	c := a.core.Load()
-	if c == nil {
-		return nil, status.Error(codes.Unavailable, "notification service is not connected yet")
-	}
-	return c, nil
-}
+func (a *Server) get() (*core.Core, error) { return a.core.Get("notification") }
 
 // grpcErr maps errors to statuses; statuses pass through.
 func (a *Server) grpcErr(method string, err error) error {
