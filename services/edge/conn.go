@@ -51,7 +51,7 @@ type Conn struct {
 	expTimer  *time.Timer
 	rooms     map[string]struct{}
 	joinGates map[string]*joinGate // rooms with a join in flight (joingate.go)
-	sio       *sioTrack // Socket.IO connection state recovery; nil for native
+	sio       *sioTrack            // Socket.IO connection state recovery; nil for native
 	watches   map[string]struct{}
 	expiresAt time.Time
 	abuseWin  time.Time // start of the current abuse window
