@@ -173,6 +173,7 @@ func (d *Dispatcher) drain(ctx context.Context, sub *Subscription) error {
 			continue
 		}
 		attempts := e.Attempts + 1
+		e.Attempts, e.LastError = attempts, derr.Error()
 		after := d.o.Now()
 		switch {
 		case status == http.StatusGone:

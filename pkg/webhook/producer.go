@@ -35,6 +35,9 @@ func NewProducer(st *Store, refresh time.Duration) *Producer {
 	return &Producer{store: st, refresh: refresh, now: time.Now}
 }
 
+// SetClock replaces the clock of entry creation times (tests; call before use).
+func (p *Producer) SetClock(now func() time.Time) { p.now = now }
+
 // Invalidate makes the next Publish re-read the subscriptions.
 func (p *Producer) Invalidate() {
 	if p == nil {
