@@ -50,6 +50,9 @@ func NewAPI(cfg Config, p *Producer, log *slog.Logger) *API {
 // SetClock replaces the clock of creation times and rotation expiries (tests).
 func (a *API) SetClock(now func() time.Time) { a.now = now }
 
+// SetProducer makes p see subscription changes at once; call before SetStore.
+func (a *API) SetProducer(p *Producer) { a.producer = p }
+
 // SetStore makes the API serve with st (nil: stop serving).
 func (a *API) SetStore(st *Store) { a.store.Store(st) }
 
