@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,5 +79,50 @@ func TestWebhooks_AckDeliveredSigned(t *testing.T) {
 		if x != webhook.EventID(webhook.NotificationAcknowledged, "u1\x00"+id) {
 			t.Fatalf("webhook-ids %v: want one stable id per acknowledgement", ids)
 		}
+	}
+}
+
+// talim webhooks create, list, dead, replay, rotate and delete against a running service.
+func TestWebhooksCommand_Lifecycle(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *notification.Config) { c.Webhooks = webhook.Config{AllowPrivate: true} })
+	env := map[string]string{"TALIM_GRPC_ADDR": e.svc.GRPCAddr(), "TALIM_SERVICE_TOKEN": testToken}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	run := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		code := notification.WebhooksCommandEnv(ctxT(t), args, &out, &errb, lookup)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := run("create", "--url", "http://127.0.0.1:9/h", "--events", "message.created,message.deleted")
+	if code != 0 || !strings.Contains(out, "secret whsec_") {
+		t.Fatalf("create: %d %q %q", code, out, errs)
+	}
+	id := strings.TrimPrefix(strings.SplitN(out, "\n", 2)[0], "subscription ")
+	if code, out, _ = run("list"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "message.created,message.deleted") {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	if code, out, _ = run("dead", "--id", id); code != 0 || out != "" {
+		t.Fatalf("dead: %d %q", code, out)
+	}
+	if code, out, _ = run("replay", "--id", id); code != 0 || !strings.Contains(out, "0 dead letters") {
+		t.Fatalf("replay: %d %q", code, out)
+	}
+	if code, out, _ = run("rotate", "--id", id, "--grace", "1h"); code != 0 || !strings.Contains(out, "secret whsec_") {
+		t.Fatalf("rotate: %d %q", code, out)
+	}
+	if code, _, errs = run("delete", "--id", `{"$gt":""}`); code != 1 || !strings.Contains(errs, "InvalidArgument") {
+		t.Fatalf("delete operator id: %d %q", code, errs)
+	}
+	if code, _, _ = run("delete", "--id", id); code != 0 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, errs = run("delete", "--id", id); code != 1 || !strings.Contains(errs, "NotFound") {
+		t.Fatalf("delete again: %d %q", code, errs)
+	}
+	if code, _, _ = run("create", "--url", "http://127.0.0.1:9/h"); code != 2 {
+		t.Fatalf("create without events: %d", code)
+	}
+	if code, _, _ = run("bogus"); code != 2 {
+		t.Fatalf("unknown command: %d", code)
 	}
 }
