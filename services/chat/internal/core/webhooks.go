@@ -23,3 +23,30 @@ func (c *Core) publishHook(ctx context.Context, typ string, m store.Message, at 
 	}
 	return nil
 }
+
+// ReportCreated is the data of a report.created webhook event (docs/webhooks.md
+// "Events").
+type ReportCreated struct {
+	ReportID   string    `json:"reportId"`
+	RoomID     string    `json:"roomId"`
+	MessageID  string    `json:"messageId"`
+	ReporterID string    `json:"reporterId"`
+	Reason     string    `json:"reason"`
+	CreatedAt  time.Time `json:"-"`
+	At         string    `json:"createdAt"`
+}
+
+// PublishReportCreated is the producer API of the safeguarding reports: call it
+// after the report is stored and before the reporter is answered, with the stored
+// report (the event id derives from ReportID, so a retry writes the same event).
+func (c *Core) PublishReportCreated(ctx context.Context, r ReportCreated) error {
+	if c.hooks == nil {
+		return nil
+	}
+	r.At = r.CreatedAt.UTC().Format(webhook.TimeFormat)
+	if err := c.hooks.Publish(ctx, webhook.Event{Type: webhook.ReportCreated, Key: r.ReportID, Time: r.CreatedAt,
+		Data: r}); err != nil {
+		return fmt.Errorf("%w: webhook %s: %w", store.ErrUnavailable, webhook.ReportCreated, err)
+	}
+	return nil
+}
