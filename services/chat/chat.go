@@ -13,6 +13,7 @@ import (
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/grpcx"
 	"github.com/talim/realtime/pkg/service"
+	"github.com/talim/realtime/pkg/webhook"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	"github.com/talim/realtime/services/chat/internal/core"
 	"github.com/talim/realtime/services/chat/internal/grpcapi"
@@ -105,7 +106,8 @@ func (s *Service) Run(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start chat: %w", err)
 	}
-	cr, err := core.New(core.Options{Store: st, NC: rt.NC, Logger: rt.Log, Registry: rt.Admin.Registry()})
+	cr, err := core.New(core.Options{Store: st, NC: rt.NC, Logger: rt.Log, Registry: rt.Admin.Registry(),
+		Webhooks: webhook.NewProducer(webhook.NewStore(rt.DB), webhook.DefaultRefresh)})
 	if err == nil {
 		err = cr.ServeSharedRooms()
 	}

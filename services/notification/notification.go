@@ -15,7 +15,9 @@ import (
 	"github.com/talim/realtime/pkg/grpcx"
 	"github.com/talim/realtime/pkg/logging"
 	"github.com/talim/realtime/pkg/service"
+	"github.com/talim/realtime/pkg/webhook"
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
+	webhookv1 "github.com/talim/realtime/proto/talim/webhook/v1"
 	"github.com/talim/realtime/services/notification/internal/core"
 	"github.com/talim/realtime/services/notification/internal/grpcapi"
 	"github.com/talim/realtime/services/notification/internal/handler"
@@ -36,6 +38,9 @@ type Config struct {
 	GRPCTLS grpcx.TLS
 	// CleanupInterval is how often expired notifications are deleted.
 	CleanupInterval time.Duration
+	// Webhooks configures the WebhookService and dispatcher this service hosts
+	// (docs/webhooks.md).
+	Webhooks webhook.Config
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -46,6 +51,7 @@ func (c *Config) Register(s *config.Set) {
 	grpcx.RegisterListen(s, &c.GRPCAddr, &c.ServiceToken, &c.GRPCTLS)
 	s.Duration(&c.CleanupInterval, "notification-cleanup-interval", "TALIM_NOTIFICATION_CLEANUP_INTERVAL", time.Minute,
 		"how often expired notifications are deleted")
+	c.Webhooks.Register(s)
 }
 
 // Validate checks the configuration; errors name the variable.
@@ -56,7 +62,7 @@ func (c Config) Validate() error {
 	if c.CleanupInterval < 0 {
 		return config.Errorf("TALIM_NOTIFICATION_CLEANUP_INTERVAL", "want a positive duration")
 	}
-	return nil
+	return c.Webhooks.Validate()
 }
 
 // Service is a running notification service.
@@ -65,6 +71,7 @@ type Service struct {
 	log   *slog.Logger
 	rt    *service.Runtime
 	api   *grpcapi.Server
+	hooks *webhook.API
 	ready chan struct{}
 
 	mu       sync.Mutex
@@ -82,13 +89,15 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.CleanupInterval == 0 {
 		cfg.CleanupInterval = time.Minute
 	}
-	return &Service{cfg: cfg, log: log, api: grpcapi.New(log), ready: make(chan struct{})}, nil
+	return &Service{cfg: cfg, log: log, api: grpcapi.New(log), hooks: webhook.NewAPI(cfg.Webhooks, nil, log),
+		ready: make(chan struct{})}, nil
 }
 
-// RegisterGRPC registers NotificationService on gs. It may be called before Run;
+// RegisterGRPC registers NotificationService and WebhookService on gs. It may be called before Run;
 // calls return Unavailable until Run has connected to NATS and the store.
 func (s *Service) RegisterGRPC(gs *grpc.Server) {
 	notificationv1.RegisterNotificationServiceServer(gs, s.api)
+	webhookv1.RegisterWebhookServiceServer(gs, s.hooks)
 }
 
 // Ready is closed once the service serves requests.
@@ -130,7 +139,17 @@ func (s *Service) Run(ctx context.Context) error {
 	if ttlErr != nil {
 		rt.Log.Info("no TTL index on notifications.expiresAt; the cleanup loop deletes expired notifications", "reason", ttlErr)
 	}
-	c := core.New(core.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: core.NewMetrics(rt.Admin.Registry())})
+	hooks := webhook.NewStore(rt.DB)
+	ictx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	err = hooks.EnsureIndexes(ictx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	producer := webhook.NewProducer(hooks, s.cfg.Webhooks.Refresh)
+	s.hooks.SetProducer(producer)
+	c := core.New(core.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: core.NewMetrics(rt.Admin.Registry()),
+		Webhooks: producer})
 
 	cmds := command.New(rt.NC, command.Options{Service: "notification", Logger: rt.Log, Registerer: rt.Admin.Registry()})
 	handler.New(c).Register(cmds)
@@ -138,6 +157,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("start notification: %w", err)
 	}
 	s.api.SetCore(c)
+	s.hooks.SetStore(hooks)
 
 	var gs *grpcx.Server
 	var gerr <-chan error
@@ -146,6 +166,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.cfg.GRPCAddr, notificationv1.NotificationService_ServiceDesc.ServiceName, s.RegisterGRPC); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
+		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName)
 		s.mu.Lock()
 		s.grpcAddr = gs.Addr()
 		s.mu.Unlock()
@@ -155,6 +176,14 @@ func (s *Service) Run(ctx context.Context) error {
 	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
 	cleanupDone := make(chan struct{})
 	go func() { defer close(cleanupDone); c.RunCleanup(cleanupCtx, s.cfg.CleanupInterval) }()
+	dispatchDone := make(chan struct{})
+	go func() {
+		defer close(dispatchDone)
+		if s.cfg.Webhooks.Dispatch {
+			_ = webhook.NewDispatcher(webhook.DispatcherOptions{Store: hooks, Config: s.cfg.Webhooks,
+				Owner: rt.InstanceID, Log: rt.Log.With("component", "webhooks")}).Run(cleanupCtx)
+		}
+	}()
 
 	close(s.ready)
 	rt.Log.Info("notification ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())
@@ -176,6 +205,8 @@ func (s *Service) Run(ctx context.Context) error {
 	cmds.Stop(sctx)
 	stopCleanup()
 	<-cleanupDone
+	<-dispatchDone
 	s.api.SetCore(nil)
+	s.hooks.SetStore(nil)
 	return runErr
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/subject"
+	"github.com/talim/realtime/pkg/webhook"
 	"github.com/talim/realtime/services/presence/internal/core"
 	"github.com/talim/realtime/services/presence/internal/handler"
 	"github.com/talim/realtime/services/presence/internal/state"
@@ -181,10 +182,11 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		subs = append(subs, sub)
 	}
+	hooks := core.NewHookQueue(webhook.NewProducer(webhook.NewStore(rt.DB), webhook.DefaultRefresh), s.log)
 	c := core.New(core.Options{
 		NC: rt.NC, InstanceID: rt.InstanceID, Logger: s.log, Registry: rt.Admin.Registry(),
 		Tracker: tracker, Watches: s.watches, Visibility: vis, Store: st, Writer: writer,
-		MaxSubscriptions: s.cfg.MaxSubscriptions,
+		MaxSubscriptions: s.cfg.MaxSubscriptions, Hooks: hooks,
 	})
 	h := handler.New(c, s.log)
 	qsub, err := rt.NC.QueueSubscribe(subject.PresenceQuery, "presence", h.ServeQuery)
@@ -210,6 +212,8 @@ func (s *Service) Run(ctx context.Context) error {
 	writerCtx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); writer.Run(writerCtx, 2*time.Second) }()
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); hooks.Run(writerCtx) }()
 
 	close(s.ready)
 	s.log.Info("presence ready", "admin", rt.Admin.Addr(), "visibility", s.cfg.Visibility,
@@ -224,5 +228,6 @@ func (s *Service) Run(ctx context.Context) error {
 	<-loopDone
 	stopWriter()
 	<-writerDone
+	<-hooksDone
 	return nil
 }

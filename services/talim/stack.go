@@ -21,6 +21,7 @@ import (
 	"github.com/talim/realtime/pkg/service"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
+	webhookv1 "github.com/talim/realtime/proto/talim/webhook/v1"
 	"github.com/talim/realtime/services/chat"
 	"github.com/talim/realtime/services/edge"
 	"github.com/talim/realtime/services/notification"
@@ -171,6 +172,9 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	ec.JWTSecret, ec.DevMode, ec.DevUsers = st.JWTSecret, cfg.DevMode, DemoUsers
 	cc.NATS, cc.Mongo, cc.AdminAddr, cc.GRPCAddr, cc.ServiceToken = natsCfg, mongoCfg, admin("chat"), "", st.ServiceToken
 	nc.NATS, nc.Mongo, nc.AdminAddr, nc.GRPCAddr, nc.ServiceToken = natsCfg, mongoCfg, admin("notification"), "", st.ServiceToken
+	if cfg.DevMode {
+		nc.Webhooks.AllowPrivate = true // a developer's receiver runs on localhost (docs/webhooks.md)
+	}
 	pc.NATS, pc.Mongo, pc.AdminAddr = natsCfg, mongoCfg, admin("presence")
 	cfgs := ServiceConfigs{Edge: &ec, Chat: &cc, Notification: &nc, Presence: &pc}
 	if cfg.Configure != nil {
@@ -251,7 +255,8 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName)
+	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName,
+		webhookv1.WebhookService_ServiceDesc.ServiceName)
 	st.AdminAddrs["chat"] = st.Chat.AdminAddr()
 	st.AdminAddrs["notification"] = st.Notification.AdminAddr()
 	st.AdminAddrs["presence"] = st.Presence.AdminAddr()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/talim/realtime/pkg/command"
+	"github.com/talim/realtime/pkg/webhook"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 	"github.com/talim/realtime/services/chat/internal/roster"
 	"github.com/talim/realtime/services/chat/internal/store"
@@ -261,6 +262,11 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
 	}
+	// Also for a duplicate: its first send may have failed here (docs/webhooks.md
+	// "When an event is written").
+	if err := c.publishHook(ctx, webhook.MessageCreated, m, m.CreatedAt); err != nil {
+		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
+	}
 	return command.OK(map[string]any{"message": m})
 }
 
@@ -498,10 +504,17 @@ func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.
 		return nil, command.Forbidden("only the sender, a room owner or a teacher can delete a message")
 	}
 	if m.Deleted {
-		return command.OK(map[string]any{"message": m}) // idempotent
+		// Idempotent; publish again in case the first delete failed to.
+		if err := c.publishHook(ctx, webhook.MessageDeleted, *m, time.Now()); err != nil {
+			return nil, fmt.Errorf("delete: %w", err)
+		}
+		return command.OK(map[string]any{"message": m})
 	}
 	deleted, err := c.store.DeleteMessage(ctx, req.RoomID, req.MessageID)
 	if err != nil {
+		return nil, fmt.Errorf("delete: %w", err)
+	}
+	if err := c.publishHook(ctx, webhook.MessageDeleted, *deleted, time.Now()); err != nil {
 		return nil, fmt.Errorf("delete: %w", err)
 	}
 	c.messageUpdated(ctx, *deleted)

@@ -20,6 +20,7 @@ import (
 	"github.com/talim/realtime/pkg/command"
 	"github.com/talim/realtime/pkg/natsx"
 	"github.com/talim/realtime/pkg/subject"
+	"github.com/talim/realtime/pkg/webhook"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 	"github.com/talim/realtime/services/chat/internal/pipeline"
@@ -40,6 +41,8 @@ type Options struct {
 	FanoutWorkers int
 	// MaxBatch bounds one group-commit insert (default pipeline.DefaultMaxBatch).
 	MaxBatch int
+	// Webhooks receives message.created and message.deleted (nil: none).
+	Webhooks *webhook.Producer
 }
 
 // Core holds the chat service's state. Create with New; Close when done.
@@ -54,6 +57,7 @@ type Core struct {
 	latest singleflight.Group // latest history pages being read, by room and limit
 	typing *throttle
 	subs   []*nats.Subscription
+	hooks  *webhook.Producer
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -66,7 +70,7 @@ func New(o Options) (*Core, error) {
 	if o.TypingInterval <= 0 {
 		o.TypingInterval = time.Second
 	}
-	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, hooks: o.Webhooks, stop: make(chan struct{}), done: make(chan struct{})}
 	c.roster = roster.New(o.Store, 0, o.Registry)
 	c.fanout = pipeline.NewFanout(pipeline.FanoutOptions{
 		Workers: o.FanoutWorkers, Logger: o.Logger, Registry: o.Registry,

@@ -17,6 +17,7 @@ import (
 	"github.com/talim/realtime/pkg/natsx"
 	"github.com/talim/realtime/pkg/subject"
 	"github.com/talim/realtime/pkg/tracing"
+	"github.com/talim/realtime/pkg/webhook"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
@@ -46,6 +47,8 @@ type Options struct {
 	SendWriteTimeout time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// Webhooks receives notification.acknowledged events (nil: none).
+	Webhooks *webhook.Producer
 }
 
 // Core executes sends and inbox operations. It is safe for concurrent use.
@@ -58,11 +61,12 @@ type Core struct {
 	writeSem chan struct{}
 	writeTO  time.Duration
 	now      func() time.Time
+	hooks    *webhook.Producer
 }
 
 // New returns a core with defaults filled in.
 func New(o Options) *Core {
-	c := &Core{st: o.Store, nc: o.NC, log: o.Log, m: o.Metrics, batch: o.BatchSize, writeTO: o.SendWriteTimeout, now: o.Now}
+	c := &Core{st: o.Store, nc: o.NC, log: o.Log, m: o.Metrics, batch: o.BatchSize, writeTO: o.SendWriteTimeout, now: o.Now, hooks: o.Webhooks}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -363,6 +367,13 @@ func (c *Core) Ack(ctx context.Context, userID, exceptConn, id string) (time.Tim
 	res, err := c.st.Ack(ctx, userID, id, now)
 	if err != nil {
 		return time.Time{}, err
+	}
+	// Before answering, so an acknowledged ack always has its event (a retry of a
+	// failed one publishes again under the same id: docs/webhooks.md).
+	if err := c.hooks.Publish(ctx, webhook.Event{Type: webhook.NotificationAcknowledged, Key: userID + "\x00" + id,
+		Time: res.AckedAt, Data: map[string]any{"notificationId": id, "userId": userID,
+			"ackedAt": res.AckedAt.UTC().Format(webhook.TimeFormat)}}); err != nil {
+		return time.Time{}, fmt.Errorf("%w: webhook: %w", store.ErrUnavailable, err)
 	}
 	if res.MarkedRead {
 		unread, err := c.st.Unread(ctx, userID, now)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talim/realtime/pkg/subject"
+	"github.com/talim/realtime/pkg/webhook"
 	presencev1 "github.com/talim/realtime/proto/talim/presence/v1"
 	"github.com/talim/realtime/services/presence/internal/state"
 	"github.com/talim/realtime/services/presence/internal/store"
@@ -80,6 +82,8 @@ type Options struct {
 	Writer *store.Writer
 	// MaxSubscriptions is the number of users one connection may watch.
 	MaxSubscriptions int
+	// Hooks receives presence.changed webhook events (nil: none).
+	Hooks *HookQueue
 }
 
 // Core is one replica's presence state and logic. Edge and internal events must
@@ -95,6 +99,7 @@ type Core struct {
 	store    *store.Store
 	writer   *store.Writer
 	maxSubs  int
+	hooks    *HookQueue
 	m        *metrics
 }
 
@@ -105,7 +110,7 @@ func New(o Options) *Core {
 	}
 	return &Core{
 		nc: o.NC, instance: o.InstanceID, log: o.Logger, tracker: o.Tracker, watches: o.Watches, vis: o.Visibility,
-		store: o.Store, writer: o.Writer, maxSubs: o.MaxSubscriptions, m: newMetrics(o.Registry, o.Tracker, o.Watches),
+		store: o.Store, writer: o.Writer, maxSubs: o.MaxSubscriptions, hooks: o.Hooks, m: newMetrics(o.Registry, o.Tracker, o.Watches),
 	}
 }
 
@@ -311,6 +316,11 @@ func (c *Core) publish(ch state.Change) {
 		return
 	}
 	c.m.published.WithLabelValues(ch.Status).Inc()
+	if !c.hooks.add(webhook.Event{Type: webhook.PresenceChanged, Key: ch.UserID + "\x00" + strconv.FormatInt(ch.Version, 10),
+		Time: time.Now(), Data: map[string]any{"userId": ch.UserID, "status": ch.Status,
+			"lastSeenAt": formatMs(ch.LastSeenMs), "version": ch.Version}}) {
+		c.log.Warn("presence webhook queue full: event dropped", "user", ch.UserID)
+	}
 	c.log.Debug("presence changed", "user", ch.UserID, "status", ch.Status, "version", ch.Version)
 	if ch.PersistLastSeen && ch.LastSeenMs > 0 {
 		if err := c.writer.Save(ch.UserID, time.UnixMilli(ch.LastSeenMs)); err != nil {
