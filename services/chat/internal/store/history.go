@@ -222,7 +222,7 @@ const backfillMarker = "message-buckets"
 
 // BackfillBuckets gives messages stored before buckets existed their bucket: room
 // by room, it reads each room's messages (one equality query) and sets the missing
-// buckets with point updates by _id, MaxBulkUpdates per command. It stops after
+// buckets with point updates by _id, one at a time. It stops after
 // about limit updates (a bounded step; call again to go on) and returns how many it
 // made and whether every message has its bucket; once they all have, it records
 // that in the migrations collection, so later calls (every start) cost one point
@@ -280,15 +280,20 @@ func (s *Store) backfillRoom(ctx context.Context, roomID string) (int, error) {
 	if err := cur.All(ctx, &docs); err != nil {
 		return 0, wrap("read messages of "+roomID+" for backfill", err)
 	}
-	var models []mongo.WriteModel
+	// One statement per update command, one command at a time: the summary writer
+	// may be sending its own bulk meanwhile, and FerretDB over PostgreSQL hangs when
+	// update statements hold its whole connection pool (MaxBulkUpdates).
+	n := 0
 	for _, d := range docs {
-		if d.Bucket == nil {
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: d.ID}}).
-				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "bucket", Value: BucketOf(d.Seq)}}}}))
+		if d.Bucket != nil {
+			continue
 		}
+		_, err := s.messages.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "bucket", Value: BucketOf(d.Seq)}}}})
+		if err != nil {
+			return n, wrap("backfill buckets of "+roomID, err)
+		}
+		n++
 	}
-	if err := s.bulkUpdate(ctx, "backfill_buckets_update", s.messages, models); err != nil {
-		return 0, wrap("backfill buckets of "+roomID, err)
-	}
-	return len(models), nil
+	return n, nil
 }
