@@ -178,7 +178,7 @@ func fillRoom(ctx context.Context, uri, db, room string, n int) error {
 	if err != nil {
 		return err
 	}
-	defer cl.Disconnect(context.Background())
+	defer func() { _ = cl.Disconnect(context.Background()) }()
 	msgs := cl.Database(db).Collection("messages")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	content := strings.Repeat("history bench message ", 4)
