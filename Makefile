@@ -36,14 +36,17 @@ build: ## build the developer binary and every service binary into ./bin
 	@for s in $(SERVICES); do go build -ldflags "$(LDFLAGS)" -o $(BIN)/$$s ./services/$$s/cmd/$$s; done
 
 .PHONY: run
-run: ## start the whole system on embedded NATS and FerretDB (data in ./data)
+run: pg-deps ## start the whole system: embedded NATS, FerretDB over a private PostgreSQL (data in ./data)
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/talim ./services/talim/cmd/talim
 	exec $(BIN)/talim dev
 
 .PHONY: run-pg
-run-pg: pg-deps ## like run, with FerretDB over a private PostgreSQL (for volume)
+run-pg: run ## the same as run (PostgreSQL is the default store)
+
+.PHONY: run-sqlite
+run-sqlite: ## like run, with FerretDB over SQLite: no PostgreSQL needed, but history scans whole rooms (trying things out only)
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/talim ./services/talim/cmd/talim
-	TALIM_DEV_STORE=postgresql exec $(BIN)/talim dev
+	TALIM_DEV_STORE=sqlite exec $(BIN)/talim dev
 
 .PHONY: proto
 proto: $(TOOLS) ## regenerate the protobuf Go code
@@ -83,7 +86,7 @@ fuzz: ## short fuzz runs of every parser of untrusted bytes (FUZZTIME=10s)
 	scripts/fuzz.sh $(FUZZTIME)
 
 .PHONY: jstest
-jstest: ## JavaScript client tests (node --test), unit and against a real talim dev stack
+jstest: pg-deps ## JavaScript client tests (node --test), unit and against a real talim dev stack
 	scripts/jstest.sh
 
 .PHONY: kit-check
@@ -91,15 +94,15 @@ kit-check: ## @talim/realtime: committed build up to date (like proto-check), st
 	scripts/kit-check.sh
 
 .PHONY: siotest
-siotest: ## socket.io-client v4 compatibility tests against a real talim dev stack
+siotest: pg-deps ## socket.io-client v4 compatibility tests against a real talim dev stack
 	scripts/siotest.sh
 
 .PHONY: test
-test: tools browser-deps proto-check build-check vet lint gotest fuzz jstest kit-check siotest ## everything CI runs
+test: tools browser-deps pg-deps proto-check build-check vet lint gotest fuzz jstest kit-check siotest ## everything CI runs
 	@echo "make test: all checks passed"
 
 .PHONY: pg-deps
-pg-deps: ## install PostgreSQL (Debian package) for FerretDB's PostgreSQL handler
+pg-deps: ## install PostgreSQL (Debian package): the default store of make run, the JS tests and the bench
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 .PHONY: browser-deps

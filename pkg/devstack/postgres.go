@@ -176,6 +176,10 @@ func startPostgres(ctx context.Context, opts PGOptions) (*Postgres, error) {
 		_ = p.Stop()
 		return nil, err
 	}
+	if err := p.installGINTwins(ctx); err != nil {
+		_ = p.Stop()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -229,7 +233,10 @@ func (p *Postgres) writeConfig() error {
 		"listen_addresses = '127.0.0.1'\n" +
 		"port = " + strconv.Itoa(p.opts.Port) + "\n" +
 		"unix_socket_directories = ''\n" +
-		"max_connections = 200\n"
+		"max_connections = 200\n" +
+		// FerretDB's filters name the field by a parameter (_jsonb->$1 @> $2):
+		// only a plan made for the actual values can use an index (postgres_gin.go).
+		"plan_cache_mode = force_custom_plan\n"
 	hba := "# Written by talim devstack: trust from loopback only.\n" +
 		"host all all 127.0.0.1/32 trust\n"
 	for name, content := range map[string]string{"talim_devstack.conf": settings, "pg_hba.conf": hba} {

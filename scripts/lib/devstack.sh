@@ -1,6 +1,8 @@
 # Sourced by the JavaScript test scripts (jstest.sh, siotest.sh): npm install when
-# needed, and a real `talim dev` on kernel-chosen loopback ports with a throwaway data
-# directory, stopped (and cleaned up) when the script exits.
+# needed, and a real `talim dev` (its default store: FerretDB over a private PostgreSQL,
+# installed by `make pg-deps`; TALIM_DEV_STORE=sqlite works too) on kernel-chosen
+# loopback ports with a throwaway data directory, stopped (and cleaned up) when the
+# script exits.
 #
 #   name=jstest; keep_var=TALIM_JSTEST_KEEP
 #   source scripts/lib/devstack.sh
@@ -33,6 +35,11 @@ cleanup() {
     if kill -0 "$pid" 2>/dev/null; then echo "$name: talim dev did not stop in 15 s, killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
     wait "$pid" 2>/dev/null || true
   fi
+  # talim dev stops its PostgreSQL; if it could not (killed), stop it here (SIGINT: fast shutdown).
+  local pm=$data/postgres/data/postmaster.pid
+  if [[ -f $pm ]] && kill -INT "$(head -1 "$pm")" 2>/dev/null; then
+    for _ in $(seq 1 100); do [[ -f $pm ]] || break; sleep 0.1; done
+  fi
   if [[ $status -ne 0 && -n "${!keep_var:-}" ]]; then
     echo "$name: kept $data (talim.out, talim.log)"
   else
@@ -46,7 +53,7 @@ start_talim_dev() {
   # Port 0 everywhere: the banner talim dev prints once every service is ready and the
   # demo rooms are seeded tells us where things ended up.
   export TALIM_DATA_DIR=$data TALIM_EDGE_ADDR=127.0.0.1:0 TALIM_GRPC_ADDR=127.0.0.1:0 \
-    TALIM_DEV_NATS_ADDR=127.0.0.1:0 TALIM_DEV_MONGO_ADDR=127.0.0.1:0 TALIM_DEV_ADMIN_BASE_PORT=0 \
+    TALIM_DEV_NATS_ADDR=127.0.0.1:0 TALIM_DEV_MONGO_ADDR=127.0.0.1:0 TALIM_DEV_ADMIN_BASE_PORT=0 TALIM_DEV_PG_PORT=0 \
     TALIM_LOG_LEVEL=${TALIM_LOG_LEVEL:-warn}
   bin/talim dev >"$out" 2>"$log" &
   pid=$!
@@ -54,7 +61,7 @@ start_talim_dev() {
   start=$(date +%s)
   until grep -q '^  demo page ' "$out" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then cat "$out" "$log"; echo "$name: talim dev exited before it was ready"; exit 1; fi
-    if (( $(date +%s) - start > 60 )); then cat "$out" "$log"; echo "$name: talim dev not ready after 60 s"; exit 1; fi
+    if (( $(date +%s) - start > 120 )); then cat "$out" "$log"; echo "$name: talim dev not ready after 120 s"; exit 1; fi
     sleep 0.1
   done
   url=$(awk '$1 == "demo" && $2 == "page" {print $3; exit}' "$out"); url=${url%/}

@@ -131,6 +131,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("start chat: %w", err)
 	}
 	s.api.SetCore(cr)
+	backfilled := make(chan struct{})
+	go func() {
+		defer close(backfilled)
+		backfillBuckets(ctx, st, rt.Log)
+	}()
 	close(s.ready)
 	rt.Log.Info("chat ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())
 
@@ -138,6 +143,7 @@ func (s *Service) Run(ctx context.Context) error {
 	rt.Admin.SetDraining()
 	sctx, scancel := closeCtx()
 	defer scancel()
+	<-backfilled // stops with ctx
 	if gs != nil {
 		gs.Shutdown(sctx)
 	}
@@ -156,6 +162,31 @@ func (s *Service) serveGRPC() (*grpcx.Server, error) {
 	}
 	s.grpcAddr.Store(gs.Addr())
 	return gs, nil
+}
+
+// backfillStep bounds the updates of one BackfillBuckets call.
+const backfillStep = 2000
+
+// backfillBuckets gives messages stored before buckets existed their bucket
+// (store.BackfillBuckets), a bounded step at a time, until done, ctx ends or the
+// store fails (the next start goes on; History serves such rooms meanwhile with
+// the range query).
+func backfillBuckets(ctx context.Context, st *store.Store, log *slog.Logger) {
+	total := 0
+	for ctx.Err() == nil {
+		n, done, err := st.BackfillBuckets(ctx, backfillStep)
+		total += n
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("backfill message buckets; the next start goes on", "updated", total, "err", err)
+			return
+		case done:
+			if total > 0 {
+				log.Info("backfilled message buckets", "updated", total)
+			}
+			return
+		}
+	}
 }
 
 // ensureIndexes creates the indexes, retrying for up to 30s: FerretDB v1 (SQLite)

@@ -104,6 +104,11 @@
 // statements per command and one such command at a time; duplicate-key messages do not name the index (we
 // classify with a point read); concurrent index/collection creation in fresh
 // databases can drop the connection (start-up retries EnsureIndexes); every query
-// that is not on _id scans the collection with the SQLite backend (history, max seq,
-// member sets), so large data needs FerretDB over PostgreSQL or MongoDB.
+// that is not on _id scans the collection with the SQLite backend (member sets, and
+// each bucket read of history), so large data needs FerretDB over PostgreSQL (talim
+// dev's default) or MongoDB. Over PostgreSQL, FerretDB pushes plain equality down
+// as jsonb containment, which its own btree indexes cannot serve: talim dev's
+// PostgreSQL gets a GIN twin of each (pkg/devstack/postgres_gin.go). Ranges and
+// sorts are evaluated in Go over everything the equality part matched, so history
+// reads {roomId, bucket} groups (internal/store/history.go), never a range.
 package chat

@@ -29,6 +29,7 @@ Scenarios:
   notify           N online users, R notifications/s (gRPC), each to every user
   reconnect-storm  rooms of K members under load; every client drops and resumes
   join-storm       one open room; N connections join it for the first time
+  history          one room of 100,000 messages; get-chat-room-history latency (own flags)
 
 Without --url the bench starts its own system: talim dev (FerretDB over PostgreSQL)
 plus a standalone edge, as child processes on spare loopback ports. With --url it
@@ -56,6 +57,8 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return benchEdge(ctx, stderr)
 	case bench.Polling:
 		return bench.PollingCommand(ctx, args[1:], stdout, stderr)
+	case "history":
+		return BenchHistoryCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0

@@ -45,8 +45,10 @@ type StackConfig struct {
 	// MongoURI points at an external MongoDB; empty starts an embedded FerretDB on MongoAddr.
 	MongoURI  string
 	MongoAddr string // default 127.0.0.1:0
-	// Store is the embedded FerretDB backend: sqlite (default) or postgresql (a private
-	// PostgreSQL cluster under DataDir/postgres on PostgresPort).
+	// Store is the embedded FerretDB backend: postgresql (a private PostgreSQL cluster
+	// under DataDir/postgres on PostgresPort, 0 meaning a free port; talim dev's
+	// default) or sqlite (the zero value here, which the tests use: no PostgreSQL
+	// needed, but every query other than a point read scans its collection).
 	Store        string
 	PostgresPort int
 	Database     string // default "talim"
@@ -305,7 +307,21 @@ func (st *Stack) startInfra(ctx context.Context, cfg StackConfig) error {
 	case StoreSQLite:
 		fo.Handler, fo.Dir = devstack.FerretHandlerSQLite, filepath.Join(cfg.DataDir, "ferretdb")
 	case StorePostgreSQL:
-		pg, err := devstack.StartPostgres(ctx, devstack.PGOptions{Dir: filepath.Join(cfg.DataDir, "postgres"), Port: cfg.PostgresPort})
+		if _, err := devstack.FindPostgresBin(); err != nil {
+			return fmt.Errorf("%w: %w", err, errNoPostgres)
+		}
+		port := cfg.PostgresPort
+		if port == 0 {
+			var err error
+			if port, err = freePort(); err != nil {
+				return fmt.Errorf("port for postgresql: %w", err)
+			}
+		}
+		// As root PostgreSQL runs as the postgres user, which must traverse the data dir.
+		if os.Geteuid() == 0 {
+			_ = os.Chmod(cfg.DataDir, 0o711)
+		}
+		pg, err := devstack.StartPostgres(ctx, devstack.PGOptions{Dir: filepath.Join(cfg.DataDir, "postgres"), Port: port})
 		if err != nil {
 			return fmt.Errorf("start postgresql for ferretdb: %w", err)
 		}
@@ -321,6 +337,21 @@ func (st *Stack) startInfra(ctx context.Context, cfg StackConfig) error {
 	st.closers = append(st.closers, fdb.Close)
 	st.MongoURI = fdb.MongoURI()
 	return nil
+}
+
+// errNoPostgres says what to do when the PostgreSQL binaries are missing.
+var errNoPostgres = errors.New("the default store is FerretDB over a private PostgreSQL: install PostgreSQL with `make pg-deps` " +
+	"(Debian: apt-get install postgresql; `make run` does it), or run on SQLite with TALIM_DEV_STORE=sqlite " +
+	"(no PostgreSQL needed, but history and member reads scan whole collections: for trying things out, not for a school)")
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

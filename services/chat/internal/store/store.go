@@ -29,6 +29,7 @@ var ErrDuplicate = errors.New("duplicate key")
 // Store is the chat persistence layer. Safe for concurrent use.
 type Store struct {
 	rooms, members, messages *mongo.Collection
+	migrations               *mongo.Collection
 	latency                  *prometheus.HistogramVec
 }
 
@@ -36,6 +37,7 @@ type Store struct {
 func New(db *mongo.Database, reg prometheus.Registerer) *Store {
 	s := &Store{
 		rooms: db.Collection("rooms"), members: db.Collection("memberships"), messages: db.Collection("messages"),
+		migrations: db.Collection("migrations"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "talim", Subsystem: "chat", Name: "store_seconds",
 			Help:    "Latency of chat store operations, by operation.",
@@ -53,6 +55,7 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	if err := mongox.EnsureIndexes(ctx, s.messages,
 		mongo.IndexModel{Keys: bson.D{{Key: "roomId", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetUnique(true).SetName("room_seq")},
 		mongo.IndexModel{Keys: bson.D{{Key: "roomId", Value: 1}, {Key: "senderId", Value: 1}, {Key: "clientMsgId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("room_sender_clientmsg")},
+		mongo.IndexModel{Keys: bson.D{{Key: "roomId", Value: 1}, {Key: "bucket", Value: 1}}, Options: options.Index().SetName("room_bucket")},
 	); err != nil {
 		return wrap("ensure indexes", err)
 	}
@@ -239,7 +242,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []Message) (n int, err 
 	defer s.observe("insert_messages", time.Now())
 	docs := make([]any, len(msgs))
 	for i := range msgs {
-		docs[i] = msgs[i]
+		docs[i] = messageDoc{Message: msgs[i], Bucket: BucketOf(msgs[i].Seq)}
 	}
 	res, err := s.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 	if err == nil {
@@ -269,9 +272,32 @@ func (s *Store) Message(ctx context.Context, id string) (*Message, error) {
 	return &m, nil
 }
 
-// MaxSeq returns the highest stored seq of roomID (0 when empty).
+// MaxSeq returns the highest stored seq of roomID (0 when empty). It reads the
+// room's lastSeq (a hint that may lag the messages) and then the message buckets
+// from there up (see history.go); only when the buckets cannot tell (messages
+// stored before buckets existed and not backfilled yet) does it fall back to a
+// sorted query, which FerretDB answers by scanning the room.
 func (s *Store) MaxSeq(ctx context.Context, roomID string) (int64, error) {
 	defer s.observe("max_seq", time.Now())
+	hint, err := s.roomLastSeq(ctx, roomID)
+	if err != nil {
+		return 0, fmt.Errorf("max seq of %s: %w", roomID, err)
+	}
+	p := probe{s: s, room: roomID}
+	top, ok, err := p.top(ctx, hint)
+	if err != nil {
+		return 0, fmt.Errorf("max seq of %s: %w", roomID, err)
+	}
+	if ok {
+		return top, nil
+	}
+	defer s.observe("max_seq_scan", time.Now())
+	return s.maxSeqScan(ctx, roomID)
+}
+
+// maxSeqScan is MaxSeq by a sort on seq: indexed on MongoDB, a scan of the room on
+// FerretDB.
+func (s *Store) maxSeqScan(ctx context.Context, roomID string) (int64, error) {
 	var m struct {
 		Seq int64 `bson:"seq"`
 	}
@@ -299,9 +325,26 @@ type HistoryQuery struct {
 }
 
 // History returns a page, always ordered oldest first, and whether more messages
-// exist in the paging direction.
+// exist in the paging direction. It reads the page's buckets by equality (see
+// history.go), so a page costs O(page) on FerretDB too; when the buckets do not
+// hold every seq they should (messages stored before buckets existed and not
+// backfilled yet), it answers with the range query instead.
 func (s *Store) History(ctx context.Context, q HistoryQuery) ([]Message, bool, error) {
 	defer s.observe("history", time.Now())
+	msgs, more, ok, err := s.historyByBucket(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
+	if ok {
+		return msgs, more, nil
+	}
+	defer s.observe("history_scan", time.Now())
+	return s.historyScan(ctx, q)
+}
+
+// historyScan is History by a range query sorted on seq: indexed on MongoDB, a scan
+// of the room in FerretDB (which pushes down only plain equality).
+func (s *Store) historyScan(ctx context.Context, q HistoryQuery) ([]Message, bool, error) {
 	filter := bson.D{{Key: "roomId", Value: q.RoomID}}
 	dir := 1
 	switch {
