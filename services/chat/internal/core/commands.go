@@ -19,16 +19,21 @@ import (
 
 // Register registers every chat client event on srv.
 func (c *Core) Register(srv *command.Server) {
-	srv.Handle("join-chat-room", typed(c.joinRoom))
-	srv.Handle("leave-chat-room", typed(c.leaveRoom))
-	srv.Handle("send-chat-message", typed(c.sendMessage))
-	srv.Handle("get-chat-room-history", typed(c.history))
-	srv.Handle("mark-message-read", typed(c.markRead))
-	srv.Handle("typing", typed(c.typingEvent))
-	srv.Handle("edit-chat-message", typed(c.editMessage))
-	srv.Handle("delete-chat-message", typed(c.deleteMessage))
-	srv.Handle("list-rooms", typed(c.listRooms))
-	srv.Handle("open-direct-room", typed(c.openDirectRoom))
+	c.handle(srv, "join-chat-room", typed(c.joinRoom))
+	c.handle(srv, "leave-chat-room", typed(c.leaveRoom))
+	c.handle(srv, "send-chat-message", typed(c.sendMessage))
+	c.handle(srv, "get-chat-room-history", typed(c.history))
+	c.handle(srv, "mark-message-read", typed(c.markRead))
+	c.handle(srv, "typing", typed(c.typingEvent))
+	c.handle(srv, "edit-chat-message", typed(c.editMessage))
+	c.handle(srv, "delete-chat-message", typed(c.deleteMessage))
+	c.handle(srv, "list-rooms", typed(c.listRooms))
+	c.handle(srv, "open-direct-room", typed(c.openDirectRoom))
+	c.handle(srv, "report-message", typed(c.reportMessage))
+	c.handle(srv, "block-user", typed(c.blockUser))
+	c.handle(srv, "unblock-user", typed(c.unblockUser))
+	c.handle(srv, "mute-room", typed(c.muteRoom))
+	c.handle(srv, "release-held-message", typed(c.releaseHeld))
 }
 
 type historyPage struct {
@@ -242,6 +247,14 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command, req *sendMe
 	if err := canPost(st, role); err != nil {
 		return nil, err
 	}
+	var others []string
+	if st.Room.Type == store.TypeDirect {
+		others = directPeers(st, memberIDs(st), id.GetUserId())
+	}
+	lp, err := c.sendPolicy(ctx, id, st.Room.Type, others)
+	if err != nil {
+		return nil, err
+	}
 	if busy, retry := c.fanout.Busy(req.RoomID); busy {
 		// The room's deliveries are behind: refuse now rather than queue a message
 		// that would reach its readers seconds late (nothing was stored).
@@ -252,10 +265,15 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command, req *sendMe
 	if name == "" {
 		name = id.GetUserId()
 	}
-	m, _, err := c.seq.AppendAfter(ctx, store.Message{
+	msg := store.Message{
 		ID: store.MessageID(req.RoomID, id.GetUserId(), req.ClientMsgID), RoomID: req.RoomID,
 		SenderID: id.GetUserId(), SenderName: name, Type: typ, Content: content, ClientMsgID: req.ClientMsgID,
-	}, st.Room.LastSeq)
+	}
+	held, flag, err := c.contentRules(ctx, lp, msg, id.GetRoles())
+	if err != nil || held != nil {
+		return held, err
+	}
+	m, _, err := c.seq.AppendAfter(ctx, msg, st.Room.LastSeq)
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
 	}
@@ -263,6 +281,10 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command, req *sendMe
 	// "When an event is written").
 	if err := c.publishHook(ctx, webhook.MessageCreated, m, m.CreatedAt); err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
+	}
+	if flag != nil {
+		_ = c.raiseReport(ctx, store.Report{ID: reportID("rule:"+flag.RuleID, m.ID), School: DefaultSchool, RoomID: m.RoomID,
+			MessageID: m.ID, ReporterID: "rule:" + flag.RuleID, Reason: flag.Category, Status: "open", CreatedAt: store.Now()})
 	}
 	return command.OK(map[string]any{"message": m})
 }
@@ -528,13 +550,14 @@ type RoomSummary struct {
 	LastReadSeq int64          `json:"lastReadSeq"`
 	Unread      int64          `json:"unread"`
 	LastMessage *store.Message `json:"lastMessage"`
+	Muted       bool           `json:"muted,omitempty"`
 	activity    time.Time
 }
 
 func summarize(r store.Room, m store.Member) RoomSummary {
 	return RoomSummary{RoomID: r.ID, Name: r.Name, Type: r.Type, Archived: r.Archived, Role: m.Role,
 		LastSeq: r.LastSeq, LastReadSeq: m.LastReadSeq, Unread: unread(r.LastSeq, m.LastReadSeq),
-		LastMessage: r.LastMessage, activity: r.LastActivityAt}
+		LastMessage: r.LastMessage, Muted: m.Muted, activity: r.LastActivityAt}
 }
 
 type listRoomsReq struct{}
@@ -605,6 +628,14 @@ func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command, req *ope
 	if req.UserID == me {
 		return nil, command.BadRequest("userId must be another user")
 	}
+	lp, err := c.policy(ctx, DefaultSchool)
+	if err != nil {
+		return nil, err
+	}
+	myRoles := cmd.GetIdentity().GetRoles()
+	if err := c.forbidDirect(ctx, lp, me, myRoles, req.UserID); err != nil {
+		return nil, err
+	}
 	roomID := DirectRoomID(me, req.UserID)
 	now := store.Now()
 	// The deterministic _id makes concurrent calls converge on one room: one
@@ -631,6 +662,31 @@ func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command, req *ope
 		if added {
 			deltas = append(deltas, roster.Delta{UserID: u, Role: store.RoleMember})
 			defer c.notifyAdded(roomID, u, store.RoleMember)
+		}
+	}
+	if lp.SecondAdult == SecondAdultInclude {
+		otherRoles, err := c.rolesOf(ctx, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if teacherStudent(myRoles, otherRoles) {
+			adults := lp.SecondAdultIDs
+			if len(adults) == 0 {
+				adults = lp.Leads
+			}
+			for _, u := range adults {
+				if u == me || u == req.UserID {
+					continue
+				}
+				added, err := c.store.EnsureMember(ctx, store.Member{RoomID: roomID, UserID: u, Role: store.RoleReadonly, JoinedAt: now})
+				if err != nil {
+					return nil, fmt.Errorf("open direct room: second adult: %w", err)
+				}
+				if added {
+					deltas = append(deltas, roster.Delta{UserID: u, Role: store.RoleReadonly})
+					defer c.notifyAdded(roomID, u, store.RoleReadonly)
+				}
+			}
 		}
 	}
 	if len(deltas) > 0 {

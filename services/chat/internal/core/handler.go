@@ -5,6 +5,7 @@ import (
 
 	"github.com/talim/realtime/pkg/command"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/chat/internal/roster"
 )
 
 // checker is a request that validates its own fields (ids, required fields)
@@ -38,4 +39,25 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// handle registers h for event, recording the roles in each command's token
+// first (policy.go seen) so the messaging policy knows every user's roles.
+func (c *Core) handle(srv *command.Server, event string, h command.Handler) {
+	srv.Handle(event, func(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+		if id := cmd.GetIdentity(); id.GetUserId() != "" {
+			c.seen(ctx, id.GetUserId(), id.GetRoles())
+		}
+		return h(ctx, cmd)
+	})
+}
+
+// memberIDs lists the members of a (small, direct) room.
+func memberIDs(st *roster.State) []string {
+	ms := st.Members()
+	var out []string
+	for _, sh := range ms.Shards {
+		out = append(out, sh...)
+	}
+	return out
 }
