@@ -15,6 +15,7 @@ import (
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/webhook"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	sgv1 "github.com/talim/realtime/proto/talim/safeguarding/v1"
 	"github.com/talim/realtime/services/chat/internal/audit"
 	"github.com/talim/realtime/services/chat/internal/core"
 	"github.com/talim/realtime/services/chat/internal/grpcapi"
@@ -79,7 +80,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 
 // RegisterGRPC registers ChatAdminService on gs (talim dev serves every API on one
 // listener). Calls fail with Unavailable until Run has connected to the store.
-func (s *Service) RegisterGRPC(gs *grpc.Server) { chatv1.RegisterChatAdminServiceServer(gs, s.api) }
+func (s *Service) RegisterGRPC(gs *grpc.Server) {
+	chatv1.RegisterChatAdminServiceServer(gs, s.api)
+	sgv1.RegisterSafeguardingServiceServer(gs, &grpcapi.Safeguarding{Srv: s.api})
+}
 
 // Ready is closed once the service serves requests.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
