@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/talim/realtime/pkg/grpcx"
+	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	sgv1 "github.com/talim/realtime/proto/talim/safeguarding/v1"
 	"github.com/talim/realtime/services/chat"
 	"github.com/talim/realtime/services/chat/internal/audit"
@@ -270,4 +272,128 @@ func TestSafeguarding_BadInput(t *testing.T) {
 	if p, err := s.sg[0].GetPolicy(s.ctx(), &sgv1.GetPolicyRequest{}); err != nil || p.GetPolicy().GetVersion() != 0 {
 		t.Fatalf("policy changed by bad input: %v %v", p, err)
 	}
+}
+
+func TestSafeguarding_ContentRulesHoldRelease(t *testing.T) {
+	s := newSG(t, 2)
+	s.room("class", chatv1.RoomType_ROOM_TYPE_CLASS, "t1=teacher", "s1", "s2")
+	t1, s1, s2 := s.user("t1", "teacher"), s.user("s1", "student"), s.user("s2", "student")
+	s.setPolicy(0, func(p *sgv1.Policy) { p.Leads = []string{"dsl"} })
+	in2, in1 := s.inbox("s2"), s.inbox("s1")
+
+	// reject: bad_request with the rule's public reason; nothing stored.
+	r := s1.raw("send-chat-message", map[string]any{"roomId": "class", "content": "this is $h1t", "clientMsgId": "r1"})
+	if r.GetError().GetCode() != "bad_request" || !strings.Contains(r.GetError().GetMessage(), "appropriate") {
+		t.Fatalf("reject: %v", r.GetError())
+	}
+	// personal data applies to students only.
+	s1.fail("bad_request", "send-chat-message", map[string]any{"roomId": "class", "content": "ring me on 07700 900123", "clientMsgId": "r2"})
+	t1.send("class", "office: 01632 960001", "t-phone")
+
+	// hold: the sender gets a pending reply; nobody gets the message.
+	var held struct {
+		Held struct{ HeldID, Status string }
+	}
+	s1.ok("send-chat-message", map[string]any{"roomId": "class", "content": "this is our little secret", "clientMsgId": "h1"}, &held)
+	if held.Held.Status != "held" || held.Held.HeldID == "" {
+		t.Fatalf("held reply %+v", held)
+	}
+	marker := t1.send("class", "after the held one", "t2")
+	in2.wait("chat-message", 2) // the phone line and the marker: the held one not among them
+	for _, ob := range in2.events("chat-message") {
+		if strings.Contains(string(ob.GetData()), "secret") {
+			t.Fatalf("held message delivered: %s", ob.GetData())
+		}
+	}
+	_, hist := s2.join(map[string]any{"roomId": "class"})
+	if n := len(hist.Messages); n != 2 || hist.Messages[1].ID != marker.ID {
+		t.Fatalf("history shows %d messages: %+v", n, hist.Messages)
+	}
+	hl, err := s.sg[1].ListHeldMessages(s.ctx(), &sgv1.ListHeldMessagesRequest{})
+	if err != nil || len(hl.GetMessages()) != 1 || hl.GetMessages()[0].GetContent() != "this is our little secret" {
+		t.Fatalf("held list %v %v", hl, err)
+	}
+	if s.notif.count() != 1 {
+		t.Fatalf("hold notified %d times", s.notif.count())
+	}
+
+	// Only a lead releases: a non-lead client, a non-lead gRPC actor are refused.
+	t1.fail("forbidden", "release-held-message", map[string]any{"heldId": held.Held.HeldID, "release": true})
+	if _, err := s.sg[0].DecideHeldMessage(s.ctx(), &sgv1.DecideHeldMessageRequest{HeldId: held.Held.HeldID, Release: true, Actor: "t1"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("non-lead gRPC release: %v", err)
+	}
+	dsl := s.user("dsl", "safeguarding")
+	dsl.ok("release-held-message", map[string]any{"heldId": held.Held.HeldID, "release": true}, nil)
+	got := in2.wait("chat-message", 3)
+	if !strings.Contains(string(got[2].GetData()), "our little secret") || got[2].GetSeq() != marker.Seq+1 {
+		t.Fatalf("released delivery %s seq %d", got[2].GetData(), got[2].GetSeq())
+	}
+	res := in1.wait("held-message-resolved", 1)
+	if !strings.Contains(string(res[0].GetData()), `"released"`) {
+		t.Fatalf("sender told %s", res[0].GetData())
+	}
+	// Released twice: still one message.
+	dsl.ok("release-held-message", map[string]any{"heldId": held.Held.HeldID, "release": true}, nil)
+	_, hist = s2.join(map[string]any{"roomId": "class"})
+	if len(hist.Messages) != 3 {
+		t.Fatalf("history after release: %d", len(hist.Messages))
+	}
+
+	// reject by the lead through gRPC: never delivered.
+	s1.ok("send-chat-message", map[string]any{"roomId": "class", "content": "send me a pic", "clientMsgId": "h2"}, &held)
+	if _, err := s.sg[0].DecideHeldMessage(s.ctx(), &sgv1.DecideHeldMessageRequest{HeldId: held.Held.HeldID, Release: false, Actor: "dsl"}); err != nil {
+		t.Fatalf("reject held: %v", err)
+	}
+	in1.wait("held-message-resolved", 2)
+
+	// flag: delivered, and a report raised by the rule.
+	s1.send("class", "sometimes I want to hurt myself", "f1")
+	q, err := s.sg[0].ListReports(s.ctx(), &sgv1.ListReportsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flagged bool
+	for _, r := range q.GetReports() {
+		flagged = flagged || (r.GetReporterId() == "rule:self-harm" && r.GetReason() == "self_harm")
+	}
+	if !flagged {
+		t.Fatalf("no flag report in %v", q.GetReports())
+	}
+	kinds := strings.Join(s.audits.kinds(), ",")
+	if !strings.Contains(kinds, "message.released:dsl") || !strings.Contains(kinds, "message.rejected:dsl") {
+		t.Fatalf("audit %s", kinds)
+	}
+}
+
+func TestSafeguarding_SchoolHours(t *testing.T) {
+	s := newSG(t, 1)
+	s.room("class", chatv1.RoomType_ROOM_TYPE_CLASS, "t1=teacher", "s1")
+	t1, s1 := s.user("t1", "teacher"), s.user("s1", "student")
+	// School on another day of the week only: outside now.
+	other := int32((time.Now().In(mustLoc(t, "Europe/London")).Weekday() + 3) % 7)
+	s.setPolicy(0, func(p *sgv1.Policy) {
+		p.Hours = &sgv1.SchoolHours{TimeZone: "Europe/London", Start: "00:00", End: "23:59", Days: []int32{other}}
+	})
+	r := s1.raw("send-chat-message", map[string]any{"roomId": "class", "content": "hi", "clientMsgId": "a"})
+	if r.GetError().GetCode() != "forbidden" || !strings.Contains(r.GetError().GetMessage(), "outside school hours") {
+		t.Fatalf("pupil outside hours: %v", r.GetError())
+	}
+	t1.send("class", "teachers are not limited", "b")
+	// All day, every day: allowed.
+	s.setPolicy(0, func(p *sgv1.Policy) {
+		p.Hours = &sgv1.SchoolHours{TimeZone: "Europe/London", Start: "00:00", End: "23:59", Days: []int32{0, 1, 2, 3, 4, 5, 6}}
+	})
+	if now := time.Now().In(mustLoc(t, "Europe/London")); now.Hour() == 23 && now.Minute() == 59 {
+		t.Skip("the one minute the window leaves out")
+	}
+	s1.send("class", "hi", "c")
+}
+
+func mustLoc(t *testing.T, name string) *time.Location {
+	t.Helper()
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
