@@ -2,17 +2,20 @@ package chat_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/talim/realtime/pkg/grpcx"
+	"github.com/talim/realtime/pkg/subject"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	sgv1 "github.com/talim/realtime/proto/talim/safeguarding/v1"
 	"github.com/talim/realtime/services/chat"
@@ -71,6 +74,15 @@ func newSG(t *testing.T, instances int) *sgHarness {
 	n, a := &fakeNotifier{}, &fakeAudit{}
 	h := newHarnessWith(t, instances, func(c *chat.Config) { c.Notifier, c.Audit = n, a })
 	s := &sgHarness{harness: h, notif: n, audits: a}
+	// Ready is closed once chat subscribed; wait until the server routes to it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := h.nc.Request(subject.Command("chat", "list-rooms"), nil, time.Second)
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			break
+		}
+		_ = h.nc.FlushTimeout(100 * time.Millisecond) // a round trip, not a sleep
+	}
 	for _, svc := range h.svcs {
 		conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithPerRPCCredentials(grpcx.TokenCredentials{Token: testToken, Insecure: true}))
@@ -396,4 +408,28 @@ func mustLoc(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return l
+}
+
+func TestSafeguarding_AdminMembershipOfDirectRooms(t *testing.T) {
+	s := newSG(t, 1)
+	seen(s.user("t1", "teacher"), s.user("s1", "student"), s.user("s2", "student"))
+	_, err := s.admin.CreateRoom(s.ctx(), &chatv1.CreateRoomRequest{RoomId: "dm-ss", Type: chatv1.RoomType_ROOM_TYPE_DIRECT,
+		Members: []*chatv1.Member{{UserId: "s1", Role: chatv1.Role_ROLE_MEMBER}, {UserId: "s2", Role: chatv1.Role_ROLE_MEMBER}}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("student pair: %v", err)
+	}
+	if _, err := s.admin.GetRoom(s.ctx(), &chatv1.GetRoomRequest{RoomId: "dm-ss"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("refused room exists: %v", err)
+	}
+	s.room("dm-ts", chatv1.RoomType_ROOM_TYPE_DIRECT, "t1", "s1")
+	_, err = s.admin.AddMembers(s.ctx(), &chatv1.AddMembersRequest{RoomId: "dm-ts", Members: []*chatv1.Member{{UserId: "s2", Role: chatv1.Role_ROLE_MEMBER}}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("adding a second student: %v", err)
+	}
+	// A read-only adult is not a party to the pair rule.
+	if _, err := s.admin.AddMembers(s.ctx(), &chatv1.AddMembersRequest{RoomId: "dm-ts", Members: []*chatv1.Member{{UserId: "s2", Role: chatv1.Role_ROLE_READONLY}}}); err != nil {
+		t.Fatalf("readonly member: %v", err)
+	}
+	// Group rooms are not direct rooms: no pair rule.
+	s.room("group", chatv1.RoomType_ROOM_TYPE_GROUP, "s1", "s2")
 }

@@ -335,3 +335,48 @@ func teacherStudent(a, b []string) bool {
 	return (slices.Contains(a, TokenTeacher) && slices.Contains(b, TokenStudent)) ||
 		(slices.Contains(b, TokenTeacher) && slices.Contains(a, TokenStudent))
 }
+
+// ErrPolicy means the messaging policy refuses a membership change.
+var ErrPolicy = errors.New("refused by the messaging policy")
+
+// directMembersAllowed applies the direct-room pairs to a membership change of
+// a direct room (ChatAdminService AddMembers, CreateRoom): every two full
+// (not readonly) members must be an allowed pair.
+func (c *Core) directMembersAllowed(ctx context.Context, roomID string, add []store.Member) error {
+	lp, err := c.policy(ctx, DefaultSchool)
+	if err != nil {
+		return err
+	}
+	users := map[string]bool{}
+	if st, err := c.room(ctx, roomID); err == nil {
+		for _, u := range memberIDs(st) {
+			if r, _ := st.Role(u); r != store.RoleReadonly {
+				users[u] = true
+			}
+		}
+	}
+	for _, m := range add {
+		if m.Role != store.RoleReadonly {
+			users[m.UserID] = true
+		}
+	}
+	ids := make([]string, 0, len(users))
+	for u := range users {
+		ids = append(ids, u)
+	}
+	slices.Sort(ids)
+	roles := make([][]string, len(ids))
+	for i, u := range ids {
+		if roles[i], err = c.rolesOf(ctx, u); err != nil {
+			return err
+		}
+	}
+	for i := range ids {
+		for j := i + 1; j < len(ids); j++ {
+			if (len(roles[i]) > 0 || len(roles[j]) > 0) && !lp.directAllowed(roles[i], roles[j]) {
+				return fmt.Errorf("%w: %s and %s may not share a direct room (%s, %s)", ErrPolicy, ids[i], ids[j], roleWord(roles[i]), roleWord(roles[j]))
+			}
+		}
+	}
+	return nil
+}
