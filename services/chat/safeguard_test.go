@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -111,10 +114,29 @@ func (s *sgHarness) setPolicy(i int, change func(p *sgv1.Policy)) *sgv1.Policy {
 	return res.GetPolicy()
 }
 
-// seen makes chat record the users' token roles (any command does).
+// seen makes chat record the users' token roles (any command does, in the
+// background) and waits until they are stored.
 func seen(us ...*user) {
+	if len(us) == 0 {
+		return
+	}
+	h := us[0].h
+	h.t.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(h.mongoURI))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer func() { _ = mc.Disconnect(context.Background()) }()
+	coll := mc.Database(h.db).Collection("user_roles")
 	for _, u := range us {
 		u.ok("list-rooms", nil, nil)
+		deadline := time.Now().Add(10 * time.Second)
+		for coll.FindOne(h.ctx(), bson.D{{Key: "_id", Value: u.id}}).Err() != nil {
+			if time.Now().After(deadline) {
+				h.t.Fatalf("roles of %s never recorded", u.id)
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+		}
 	}
 }
 

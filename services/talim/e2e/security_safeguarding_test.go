@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	sgv1 "github.com/talim/realtime/proto/talim/safeguarding/v1"
 	"github.com/talim/realtime/services/edge/edgetest"
 )
@@ -24,11 +26,19 @@ func TestSecurity_Safeguarding_ThroughEdge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), rigWait)
 	defer cancel()
 
+	rolesColl := mongoClient(t, rg.MongoURI).Database(rg.DB).Collection("user_roles")
 	dial := func(user string, roles ...string) *edgetest.Client {
 		c := edgetest.Dial(t, url, rg.token(user, roles...))
 		t.Cleanup(c.Close)
 		if _, perr := c.Request("list-rooms", nil); perr != nil { // chat learns the token's roles
 			t.Fatalf("%s list-rooms: %v", user, perr)
+		}
+		deadline := time.Now().Add(rigWait) // recorded in the background: wait for it
+		for rolesColl.FindOne(ctx, bson.D{{Key: "_id", Value: user}}).Err() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("roles of %s never recorded", user)
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 		}
 		return c
 	}

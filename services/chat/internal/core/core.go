@@ -75,7 +75,9 @@ type Core struct {
 	notifier  Notifier
 	now       func() time.Time
 	seenMu    sync.Mutex
-	seenRoles map[string]string // user id to the roles last recorded for them
+	seenRoles map[string]string // user id to the roles last queued for recording
+	rolesQ    chan seenRoles
+	rolesDone chan struct{}
 	hooks     *webhook.Producer
 	stop      chan struct{}
 	done      chan struct{}
@@ -94,6 +96,7 @@ func New(o Options) (*Core, error) {
 	}
 	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, hooks: o.Webhooks, stop: make(chan struct{}), done: make(chan struct{}),
 		guard: o.Safeguard, auditLog: o.Audit, notifier: o.Notifier, now: o.Now, seenRoles: map[string]string{},
+		rolesQ: make(chan seenRoles, 4096), rolesDone: make(chan struct{}),
 		pol: policies{bySchl: map[string]*livePolicy{}}}
 	c.roster = roster.New(o.Store, 0, o.Registry)
 	c.fanout = pipeline.NewFanout(pipeline.FanoutOptions{
@@ -132,6 +135,7 @@ func New(o Options) (*Core, error) {
 		return nil, err
 	}
 	go c.janitor()
+	go c.rolesWriter()
 	return c, nil
 }
 
@@ -182,6 +186,7 @@ func (c *Core) Close(ctx context.Context) {
 	}
 	close(c.stop)
 	<-c.done
+	<-c.rolesDone
 	c.typing.stopAll()
 	c.joins.Close()
 	if err := c.seq.Close(ctx); err != nil {

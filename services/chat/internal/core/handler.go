@@ -46,7 +46,7 @@ func firstErr(errs ...error) error {
 func (c *Core) handle(srv *command.Server, event string, h command.Handler) {
 	srv.Handle(event, func(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
 		if id := cmd.GetIdentity(); id.GetUserId() != "" {
-			c.seen(ctx, id.GetUserId(), id.GetRoles())
+			c.seen(id.GetUserId(), id.GetRoles())
 		}
 		return h(ctx, cmd)
 	})

@@ -278,27 +278,55 @@ func (c *Core) rolesOf(ctx context.Context, userID string) ([]string, error) {
 	return rs, nil
 }
 
-// seen records the roles in a command's token when this instance has not seen
-// them for that user, so the policy knows the roles of a direct room's other
-// user (a user chat never saw has no roles).
-func (c *Core) seen(ctx context.Context, userID string, roles []string) {
+// seen queues the roles of a command's token for recording when this instance
+// has not recorded them for that user, so the policy knows the roles of a direct
+// room's other user (a user chat never saw has no roles). The command does not
+// wait for the write: one writer goroutine (rolesWriter) drains a bounded queue;
+// when it is full the roles are recorded at that user's next command.
+func (c *Core) seen(userID string, roles []string) {
 	key := strings.Join(roles, ",")
 	c.seenMu.Lock()
-	old, ok := c.seenRoles[userID]
-	c.seenMu.Unlock()
-	if ok && old == key {
+	defer c.seenMu.Unlock()
+	if old, ok := c.seenRoles[userID]; ok && old == key {
 		return
 	}
-	if err := c.guard.SetRoles(ctx, userID, slices.Clone(roles)); err != nil {
-		c.log.Warn("record roles", "user", userID, "err", err)
-		return
+	select {
+	case c.rolesQ <- seenRoles{userID, slices.Clone(roles), key}:
+		if len(c.seenRoles) > 100_000 {
+			clear(c.seenRoles) // bounded; re-recording costs one upsert per user
+		}
+		c.seenRoles[userID] = key
+	default:
 	}
-	c.seenMu.Lock()
-	if len(c.seenRoles) > 100_000 {
-		clear(c.seenRoles) // bounded; re-recording costs one upsert per user
+}
+
+type seenRoles struct {
+	user  string
+	roles []string
+	key   string
+}
+
+// rolesWriter records queued roles until stop; Close waits for it.
+func (c *Core) rolesWriter() {
+	defer close(c.rolesDone)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case r := <-c.rolesQ:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := c.guard.SetRoles(ctx, r.user, r.roles)
+			cancel()
+			if err != nil {
+				c.log.Warn("record roles", "user", r.user, "err", err)
+				c.seenMu.Lock()
+				if c.seenRoles[r.user] == r.key {
+					delete(c.seenRoles, r.user) // retried at the next command
+				}
+				c.seenMu.Unlock()
+			}
+		}
 	}
-	c.seenRoles[userID] = key
-	c.seenMu.Unlock()
 }
 
 // forbidDirect returns forbidden when the policy or a block stops me and other
