@@ -287,8 +287,9 @@ func (c *Core) seen(userID string, roles []string) {
 	key := strings.Join(roles, ",")
 	c.seenMu.Lock()
 	defer c.seenMu.Unlock()
-	if old, ok := c.seenRoles[userID]; ok && old == key {
-		return
+	old, ok := c.seenRoles[userID]
+	if (ok && old == key) || (!ok && key == "") {
+		return // nothing new (a user never recorded has no roles already)
 	}
 	select {
 	case c.rolesQ <- seenRoles{userID, slices.Clone(roles), key}:
