@@ -18,6 +18,9 @@ const (
 	PresenceQuery     = "talim.presence.v1.query"
 	ChatMembership    = "talim.chat.v1.membership."
 	ChatSharedRooms   = "talim.chat.v1.shared-rooms"
+	// ChatPolicyChanged carries a school name: every chat instance drops its
+	// cached policy of that school (docs/protocol.md "Safeguarding").
+	ChatPolicyChanged = "talim.chat.v1.policy-changed"
 	HealthPrefix      = "talim.health.v1."
 )
 

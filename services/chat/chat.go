@@ -15,6 +15,8 @@ import (
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/webhook"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	sgv1 "github.com/talim/realtime/proto/talim/safeguarding/v1"
+	"github.com/talim/realtime/services/chat/internal/audit"
 	"github.com/talim/realtime/services/chat/internal/core"
 	"github.com/talim/realtime/services/chat/internal/grpcapi"
 	"github.com/talim/realtime/services/chat/internal/store"
@@ -32,6 +34,13 @@ type Config struct {
 	ServiceToken string
 	// GRPCTLS optionally serves the own gRPC server over TLS or mTLS.
 	GRPCTLS grpcx.TLS
+	// NotificationAddr is the notification service's gRPC address: reports
+	// notify the safeguarding leads through it (empty: review queue only).
+	NotificationAddr string
+	// Notifier replaces the gRPC notifier (talim dev, tests).
+	Notifier Notifier
+	// Audit receives policy changes and held-message decisions (nil: none).
+	Audit audit.Appender
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -40,6 +49,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Mongo.Register(s)
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
 	grpcx.RegisterListen(s, &c.GRPCAddr, &c.ServiceToken, &c.GRPCTLS)
+	s.String(&c.NotificationAddr, "notification-addr", "TALIM_NOTIFICATION_ADDR", "", "notification service gRPC address for safeguarding reports (empty: none)")
 }
 
 // Validate checks the configuration; errors name the variable.
@@ -70,7 +80,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 
 // RegisterGRPC registers ChatAdminService on gs (talim dev serves every API on one
 // listener). Calls fail with Unavailable until Run has connected to the store.
-func (s *Service) RegisterGRPC(gs *grpc.Server) { chatv1.RegisterChatAdminServiceServer(gs, s.api) }
+func (s *Service) RegisterGRPC(gs *grpc.Server) {
+	chatv1.RegisterChatAdminServiceServer(gs, s.api)
+	sgv1.RegisterSafeguardingServiceServer(gs, &grpcapi.Safeguarding{Srv: s.api})
+}
 
 // Ready is closed once the service serves requests.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
@@ -106,7 +119,22 @@ func (s *Service) Run(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start chat: %w", err)
 	}
+	var notifier core.Notifier
+	if s.cfg.Notifier != nil {
+		notifier = s.cfg.Notifier
+	} else if s.cfg.NotificationAddr != "" {
+		gn, err := dialNotifier(s.cfg.NotificationAddr, s.cfg.ServiceToken)
+		if err != nil {
+			c, cancel := closeCtx()
+			rt.Close(c)
+			cancel()
+			return fmt.Errorf("start chat: %w", err)
+		}
+		defer func() { _ = gn.conn.Close() }()
+		notifier = gn
+	}
 	cr, err := core.New(core.Options{Store: st, NC: rt.NC, Logger: rt.Log, Registry: rt.Admin.Registry(),
+		Safeguard: store.NewSafeguard(rt.DB), Audit: s.cfg.Audit, Notifier: notifier,
 		Webhooks: webhook.NewProducer(webhook.NewStore(rt.DB), webhook.DefaultRefresh)})
 	if err == nil {
 		err = cr.ServeSharedRooms()

@@ -36,13 +36,17 @@ type harness struct {
 	nc       *nats.Conn
 	svcs     []*chat.Service
 	admin    chatv1.ChatAdminServiceClient
+	// configure, when set, adjusts each instance's configuration.
+	configure func(*chat.Config)
 }
 
-func newHarness(t testing.TB, instances int) *harness {
+func newHarness(t testing.TB, instances int) *harness { return newHarnessWith(t, instances, nil) }
+
+func newHarnessWith(t testing.TB, instances int, configure func(*chat.Config)) *harness {
 	t.Helper()
 	n := testkit.NATS(t)
 	uri, db := testkit.Mongo(t)
-	h := &harness{t: t, natsURL: n.ClientURL(), mongoURI: uri, db: db}
+	h := &harness{t: t, natsURL: n.ClientURL(), mongoURI: uri, db: db, configure: configure}
 	h.nc = testkit.NATSConn(t, h.natsURL)
 	for range instances {
 		h.startInstance()
@@ -63,6 +67,9 @@ func (h *harness) startInstance() *chat.Service {
 	cfg := chat.Config{AdminAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", ServiceToken: testToken}
 	cfg.NATS.URL = h.natsURL
 	cfg.Mongo.URI, cfg.Mongo.Database = h.mongoURI, h.db
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
 	svc, err := chat.New(cfg, nil)
 	if err != nil {
 		h.t.Fatalf("new chat: %v", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -173,6 +174,9 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	ec.NATS, ec.AdminAddr, ec.Addr = natsCfg, admin("edge"), orDefault(cfg.EdgeAddr, "127.0.0.1:0")
 	ec.JWTSecret, ec.DevMode, ec.DevUsers = st.JWTSecret, cfg.DevMode, DemoUsers
 	cc.NATS, cc.Mongo, cc.AdminAddr, cc.GRPCAddr, cc.ServiceToken = natsCfg, mongoCfg, admin("chat"), "", st.ServiceToken
+	if a := cfg.GRPCAddr; a != "" && !strings.HasSuffix(a, ":0") {
+		cc.NotificationAddr = a // one listener serves both APIs: reports reach the leads
+	}
 	nc.NATS, nc.Mongo, nc.AdminAddr, nc.GRPCAddr, nc.ServiceToken = natsCfg, mongoCfg, admin("notification"), "", st.ServiceToken
 	if cfg.DevMode {
 		nc.Webhooks.AllowPrivate = true // a developer's receiver runs on localhost (docs/webhooks.md)

@@ -20,6 +20,11 @@ func (c *Core) CreateRoom(ctx context.Context, id, name, typ string, members []s
 	if id == "" {
 		id = "r_" + service.RandomToken(12)
 	}
+	if typ == store.TypeDirect { // before anything is created
+		if err := c.directMembersAllowed(ctx, id, members); err != nil {
+			return nil, false, err
+		}
+	}
 	now := store.Now()
 	created, err := c.store.CreateRoom(ctx, store.Room{ID: id, Name: name, Type: typ, LastActivityAt: now, CreatedAt: now})
 	if err != nil {
@@ -80,8 +85,14 @@ func (c *Core) AddMembers(ctx context.Context, roomID string, members []store.Me
 	if len(members) == 0 {
 		return 0, 0, nil
 	}
-	if _, err := c.store.Room(ctx, roomID); err != nil {
+	room, err := c.store.Room(ctx, roomID)
+	if err != nil {
 		return 0, 0, fmt.Errorf("add members: %w", err)
+	}
+	if room.Type == store.TypeDirect {
+		if err := c.directMembersAllowed(ctx, roomID, members); err != nil {
+			return 0, 0, err
+		}
 	}
 	c.flushRoom(ctx, roomID) // role changes update memberships documents
 	now := store.Now()

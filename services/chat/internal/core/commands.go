@@ -19,16 +19,21 @@ import (
 
 // Register registers every chat client event on srv.
 func (c *Core) Register(srv *command.Server) {
-	srv.Handle("join-chat-room", c.joinRoom)
-	srv.Handle("leave-chat-room", c.leaveRoom)
-	srv.Handle("send-chat-message", c.sendMessage)
-	srv.Handle("get-chat-room-history", c.history)
-	srv.Handle("mark-message-read", c.markRead)
-	srv.Handle("typing", c.typingEvent)
-	srv.Handle("edit-chat-message", c.editMessage)
-	srv.Handle("delete-chat-message", c.deleteMessage)
-	srv.Handle("list-rooms", c.listRooms)
-	srv.Handle("open-direct-room", c.openDirectRoom)
+	c.handle(srv, "join-chat-room", typed(c.joinRoom))
+	c.handle(srv, "leave-chat-room", typed(c.leaveRoom))
+	c.handle(srv, "send-chat-message", typed(c.sendMessage))
+	c.handle(srv, "get-chat-room-history", typed(c.history))
+	c.handle(srv, "mark-message-read", typed(c.markRead))
+	c.handle(srv, "typing", typed(c.typingEvent))
+	c.handle(srv, "edit-chat-message", typed(c.editMessage))
+	c.handle(srv, "delete-chat-message", typed(c.deleteMessage))
+	c.handle(srv, "list-rooms", typed(c.listRooms))
+	c.handle(srv, "open-direct-room", typed(c.openDirectRoom))
+	c.handle(srv, "report-message", typed(c.reportMessage))
+	c.handle(srv, "block-user", typed(c.blockUser))
+	c.handle(srv, "unblock-user", typed(c.unblockUser))
+	c.handle(srv, "mute-room", typed(c.muteRoom))
+	c.handle(srv, "release-held-message", typed(c.releaseHeld))
 }
 
 type historyPage struct {
@@ -89,18 +94,17 @@ type readState struct {
 
 func unread(lastSeq, lastRead int64) int64 { return max(0, lastSeq-lastRead) }
 
-func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID   string `json:"roomId"`
-		SinceSeq *int64 `json:"sinceSeq"`
-		Limit    *int   `json:"limit"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
+type joinRoomReq struct {
+	RoomID   string `json:"roomId"`
+	SinceSeq *int64 `json:"sinceSeq"`
+	Limit    *int   `json:"limit"`
+}
+
+func (r *joinRoomReq) check() error {
+	return CheckID("roomId", r.RoomID)
+}
+
+func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command, req *joinRoomReq) (*edgev1.Reply, error) {
 	if req.SinceSeq != nil && *req.SinceSeq < 0 {
 		return nil, command.BadRequest("sinceSeq must be >= 0")
 	}
@@ -189,16 +193,15 @@ func (c *Core) joinRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply
 	return reply, nil
 }
 
-func (c *Core) leaveRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID string `json:"roomId"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
+type leaveRoomReq struct {
+	RoomID string `json:"roomId"`
+}
+
+func (r *leaveRoomReq) check() error {
+	return CheckID("roomId", r.RoomID)
+}
+
+func (c *Core) leaveRoom(ctx context.Context, cmd *edgev1.Command, req *leaveRoomReq) (*edgev1.Reply, error) {
 	reply, err := command.OK(map[string]string{"roomId": req.RoomID})
 	if err != nil {
 		return nil, err
@@ -207,19 +210,18 @@ func (c *Core) leaveRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Repl
 	return reply, nil
 }
 
-func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID      string  `json:"roomId"`
-		Content     string  `json:"content"`
-		Type        *string `json:"type"`
-		ClientMsgID string  `json:"clientMsgId"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
+type sendMessageReq struct {
+	RoomID      string  `json:"roomId"`
+	Content     string  `json:"content"`
+	Type        *string `json:"type"`
+	ClientMsgID string  `json:"clientMsgId"`
+}
+
+func (r *sendMessageReq) check() error {
+	return CheckID("roomId", r.RoomID)
+}
+
+func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command, req *sendMessageReq) (*edgev1.Reply, error) {
 	if req.ClientMsgID == "" {
 		return nil, command.BadRequest("clientMsgId is required")
 	}
@@ -245,6 +247,14 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	if err := canPost(st, role); err != nil {
 		return nil, err
 	}
+	var others []string
+	if st.Room.Type == store.TypeDirect {
+		others = directPeers(st, memberIDs(st), id.GetUserId())
+	}
+	lp, err := c.sendPolicy(ctx, id, st.Room.Type, others)
+	if err != nil {
+		return nil, err
+	}
 	if busy, retry := c.fanout.Busy(req.RoomID); busy {
 		// The room's deliveries are behind: refuse now rather than queue a message
 		// that would reach its readers seconds late (nothing was stored).
@@ -255,10 +265,15 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	if name == "" {
 		name = id.GetUserId()
 	}
-	m, _, err := c.seq.AppendAfter(ctx, store.Message{
+	msg := store.Message{
 		ID: store.MessageID(req.RoomID, id.GetUserId(), req.ClientMsgID), RoomID: req.RoomID,
 		SenderID: id.GetUserId(), SenderName: name, Type: typ, Content: content, ClientMsgID: req.ClientMsgID,
-	}, st.Room.LastSeq)
+	}
+	held, flag, err := c.contentRules(ctx, lp, msg, id.GetRoles())
+	if err != nil || held != nil {
+		return held, err
+	}
+	m, _, err := c.seq.AppendAfter(ctx, msg, st.Room.LastSeq)
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
 	}
@@ -267,22 +282,25 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	if err := c.publishHook(ctx, webhook.MessageCreated, m, m.CreatedAt); err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
 	}
+	if flag != nil {
+		_ = c.raiseReport(ctx, store.Report{ID: reportID("rule:"+flag.RuleID, m.ID), School: DefaultSchool, RoomID: m.RoomID,
+			MessageID: m.ID, ReporterID: "rule:" + flag.RuleID, Reason: flag.Category, Status: "open", CreatedAt: store.Now()})
+	}
 	return command.OK(map[string]any{"message": m})
 }
 
-func (c *Core) history(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID    string `json:"roomId"`
-		BeforeSeq *int64 `json:"beforeSeq"`
-		AfterSeq  *int64 `json:"afterSeq"`
-		Limit     *int   `json:"limit"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
+type historyReq struct {
+	RoomID    string `json:"roomId"`
+	BeforeSeq *int64 `json:"beforeSeq"`
+	AfterSeq  *int64 `json:"afterSeq"`
+	Limit     *int   `json:"limit"`
+}
+
+func (r *historyReq) check() error {
+	return CheckID("roomId", r.RoomID)
+}
+
+func (c *Core) history(ctx context.Context, cmd *edgev1.Command, req *historyReq) (*edgev1.Reply, error) {
 	if req.BeforeSeq != nil && req.AfterSeq != nil {
 		return nil, command.BadRequest("give beforeSeq or afterSeq, not both")
 	}
@@ -316,18 +334,17 @@ func (c *Core) history(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply,
 	return command.OK(page)
 }
 
-func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID    string  `json:"roomId"`
-		Seq       *int64  `json:"seq"`
-		MessageID *string `json:"messageId"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
+type markReadReq struct {
+	RoomID    string  `json:"roomId"`
+	Seq       *int64  `json:"seq"`
+	MessageID *string `json:"messageId"`
+}
+
+func (r *markReadReq) check() error {
+	return CheckID("roomId", r.RoomID)
+}
+
+func (c *Core) markRead(ctx context.Context, cmd *edgev1.Command, req *markReadReq) (*edgev1.Reply, error) {
 	if (req.Seq == nil) == (req.MessageID == nil) {
 		return nil, command.BadRequest("give seq or messageId")
 	}
@@ -398,17 +415,16 @@ func (c *Core) roomMessage(ctx context.Context, roomID, id string) (*store.Messa
 	return m, nil
 }
 
-func (c *Core) typingEvent(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID   string `json:"roomId"`
-		IsTyping *bool  `json:"isTyping"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
+type typingEventReq struct {
+	RoomID   string `json:"roomId"`
+	IsTyping *bool  `json:"isTyping"`
+}
+
+func (r *typingEventReq) check() error {
+	return CheckID("roomId", r.RoomID)
+}
+
+func (c *Core) typingEvent(ctx context.Context, cmd *edgev1.Command, req *typingEventReq) (*edgev1.Reply, error) {
 	if req.IsTyping == nil {
 		return nil, command.BadRequest("isTyping is required")
 	}
@@ -427,21 +443,17 @@ func (c *Core) typingEvent(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	return command.OK(struct{}{})
 }
 
-func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID    string `json:"roomId"`
-		MessageID string `json:"messageId"`
-		Content   string `json:"content"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
-	if err := CheckID("messageId", req.MessageID); err != nil {
-		return nil, err
-	}
+type editMessageReq struct {
+	RoomID    string `json:"roomId"`
+	MessageID string `json:"messageId"`
+	Content   string `json:"content"`
+}
+
+func (r *editMessageReq) check() error {
+	return firstErr(CheckID("roomId", r.RoomID), CheckID("messageId", r.MessageID))
+}
+
+func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command, req *editMessageReq) (*edgev1.Reply, error) {
 	content, err := checkContent(req.Content)
 	if err != nil {
 		return nil, err
@@ -474,20 +486,16 @@ func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	return command.OK(map[string]any{"message": updated})
 }
 
-func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		RoomID    string `json:"roomId"`
-		MessageID string `json:"messageId"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("roomId", req.RoomID); err != nil {
-		return nil, err
-	}
-	if err := CheckID("messageId", req.MessageID); err != nil {
-		return nil, err
-	}
+type deleteMessageReq struct {
+	RoomID    string `json:"roomId"`
+	MessageID string `json:"messageId"`
+}
+
+func (r *deleteMessageReq) check() error {
+	return firstErr(CheckID("roomId", r.RoomID), CheckID("messageId", r.MessageID))
+}
+
+func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command, req *deleteMessageReq) (*edgev1.Reply, error) {
 	id := cmd.GetIdentity()
 	st, role, err := c.member(ctx, req.RoomID, id.GetUserId())
 	if err != nil {
@@ -542,20 +550,19 @@ type RoomSummary struct {
 	LastReadSeq int64          `json:"lastReadSeq"`
 	Unread      int64          `json:"unread"`
 	LastMessage *store.Message `json:"lastMessage"`
+	Muted       bool           `json:"muted,omitempty"`
 	activity    time.Time
 }
 
 func summarize(r store.Room, m store.Member) RoomSummary {
 	return RoomSummary{RoomID: r.ID, Name: r.Name, Type: r.Type, Archived: r.Archived, Role: m.Role,
 		LastSeq: r.LastSeq, LastReadSeq: m.LastReadSeq, Unread: unread(r.LastSeq, m.LastReadSeq),
-		LastMessage: r.LastMessage, activity: r.LastActivityAt}
+		LastMessage: r.LastMessage, Muted: m.Muted, activity: r.LastActivityAt}
 }
 
-func (c *Core) listRooms(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct{}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
+type listRoomsReq struct{}
+
+func (c *Core) listRooms(ctx context.Context, cmd *edgev1.Command, req *listRoomsReq) (*edgev1.Reply, error) {
 	user := cmd.GetIdentity().GetUserId()
 	mems, err := c.store.UserMemberships(ctx, user)
 	if err != nil {
@@ -608,19 +615,26 @@ func DirectRoomID(a, b string) string {
 	return "dm:" + fmt.Sprintf("%x", h[:16])
 }
 
-func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
-	var req struct {
-		UserID string `json:"userId"`
-	}
-	if err := command.Decode(cmd, &req); err != nil {
-		return nil, err
-	}
-	if err := CheckID("userId", req.UserID); err != nil {
-		return nil, err
-	}
+type openDirectRoomReq struct {
+	UserID string `json:"userId"`
+}
+
+func (r *openDirectRoomReq) check() error {
+	return CheckID("userId", r.UserID)
+}
+
+func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command, req *openDirectRoomReq) (*edgev1.Reply, error) {
 	me := cmd.GetIdentity().GetUserId()
 	if req.UserID == me {
 		return nil, command.BadRequest("userId must be another user")
+	}
+	lp, err := c.policy(ctx, DefaultSchool)
+	if err != nil {
+		return nil, err
+	}
+	myRoles := cmd.GetIdentity().GetRoles()
+	if err := c.forbidDirect(ctx, lp, me, myRoles, req.UserID); err != nil {
+		return nil, err
 	}
 	roomID := DirectRoomID(me, req.UserID)
 	now := store.Now()
@@ -648,6 +662,31 @@ func (c *Core) openDirectRoom(ctx context.Context, cmd *edgev1.Command) (*edgev1
 		if added {
 			deltas = append(deltas, roster.Delta{UserID: u, Role: store.RoleMember})
 			defer c.notifyAdded(roomID, u, store.RoleMember)
+		}
+	}
+	if lp.SecondAdult == SecondAdultInclude {
+		otherRoles, err := c.rolesOf(ctx, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if teacherStudent(myRoles, otherRoles) {
+			adults := lp.SecondAdultIDs
+			if len(adults) == 0 {
+				adults = lp.Leads
+			}
+			for _, u := range adults {
+				if u == me || u == req.UserID {
+					continue
+				}
+				added, err := c.store.EnsureMember(ctx, store.Member{RoomID: roomID, UserID: u, Role: store.RoleReadonly, JoinedAt: now})
+				if err != nil {
+					return nil, fmt.Errorf("open direct room: second adult: %w", err)
+				}
+				if added {
+					deltas = append(deltas, roster.Delta{UserID: u, Role: store.RoleReadonly})
+					defer c.notifyAdded(roomID, u, store.RoleReadonly)
+				}
+			}
 		}
 	}
 	if len(deltas) > 0 {

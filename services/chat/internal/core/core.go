@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +24,7 @@ import (
 	"github.com/talim/realtime/pkg/webhook"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
 	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
+	"github.com/talim/realtime/services/chat/internal/audit"
 	"github.com/talim/realtime/services/chat/internal/pipeline"
 	"github.com/talim/realtime/services/chat/internal/roster"
 	"github.com/talim/realtime/services/chat/internal/store"
@@ -43,6 +45,15 @@ type Options struct {
 	MaxBatch int
 	// Webhooks receives message.created and message.deleted (nil: none).
 	Webhooks *webhook.Producer
+	// Safeguard stores policies, reports, blocks and held messages.
+	Safeguard *store.SafeguardStore
+	// Audit receives every policy change and every decision on a held message
+	// (nil: not audited).
+	Audit audit.Appender
+	// Notifier tells safeguarding leads about reports (nil: the review queue only).
+	Notifier Notifier
+	// Now is the clock of school hours (default time.Now).
+	Now func() time.Time
 }
 
 // Core holds the chat service's state. Create with New; Close when done.
@@ -57,9 +68,19 @@ type Core struct {
 	latest singleflight.Group // latest history pages being read, by room and limit
 	typing *throttle
 	subs   []*nats.Subscription
-	hooks  *webhook.Producer
-	stop   chan struct{}
-	done   chan struct{}
+	// safeguarding (policy.go, safeguard.go)
+	guard     *store.SafeguardStore
+	pol       policies
+	auditLog  audit.Appender
+	notifier  Notifier
+	now       func() time.Time
+	seenMu    sync.Mutex
+	seenRoles map[string]string // user id to the roles last queued for recording
+	rolesQ    chan seenRoles
+	rolesDone chan struct{}
+	hooks     *webhook.Producer
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // New builds the core and subscribes to membership invalidations.
@@ -70,7 +91,13 @@ func New(o Options) (*Core, error) {
 	if o.TypingInterval <= 0 {
 		o.TypingInterval = time.Second
 	}
-	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, hooks: o.Webhooks, stop: make(chan struct{}), done: make(chan struct{})}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &Core{store: o.Store, nc: o.NC, log: o.Logger, hooks: o.Webhooks, stop: make(chan struct{}), done: make(chan struct{}),
+		guard: o.Safeguard, auditLog: o.Audit, notifier: o.Notifier, now: o.Now, seenRoles: map[string]string{},
+		rolesQ: make(chan seenRoles, 4096), rolesDone: make(chan struct{}),
+		pol: policies{bySchl: map[string]*livePolicy{}}}
 	c.roster = roster.New(o.Store, 0, o.Registry)
 	c.fanout = pipeline.NewFanout(pipeline.FanoutOptions{
 		Workers: o.FanoutWorkers, Logger: o.Logger, Registry: o.Registry,
@@ -104,7 +131,11 @@ func New(o Options) (*Core, error) {
 		return nil, fmt.Errorf("subscribe membership changes: %w", err)
 	}
 	c.subs = append(c.subs, sub)
+	if err := c.subscribePolicy(); err != nil {
+		return nil, err
+	}
 	go c.janitor()
+	go c.rolesWriter()
 	return c, nil
 }
 
@@ -155,6 +186,7 @@ func (c *Core) Close(ctx context.Context) {
 	}
 	close(c.stop)
 	<-c.done
+	<-c.rolesDone
 	c.typing.stopAll()
 	c.joins.Close()
 	if err := c.seq.Close(ctx); err != nil {

@@ -50,6 +50,8 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, "room not found")
 	case errors.Is(err, core.ErrTypeConflict):
 		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, core.ErrPolicy):
+		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, core.ErrArchived):
 		return status.Error(codes.FailedPrecondition, "room is archived")
 	case errors.Is(err, command.ErrUnavailable), errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

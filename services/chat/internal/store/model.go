@@ -45,6 +45,8 @@ type Member struct {
 	LastReadSeq int64      `bson:"lastReadSeq"`
 	LastReadAt  *time.Time `bson:"lastReadAt,omitempty"`
 	JoinedAt    time.Time  `bson:"joinedAt"`
+	// Muted is the member's mute-room choice (docs/protocol.md "Safeguarding").
+	Muted bool `bson:"muted,omitempty"`
 }
 
 // MemberID is the _id of userID's membership of roomID. Ids never contain '|'.
