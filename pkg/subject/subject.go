@@ -19,6 +19,9 @@ const (
 	ChatMembership    = "talim.chat.v1.membership."
 	ChatSharedRooms   = "talim.chat.v1.shared-rooms"
 	HealthPrefix      = "talim.health.v1."
+	// NotificationChatPush carries chat's notificationv1.ChatPushRequest to the
+	// notification service (docs/protocol.md "Web Push").
+	NotificationChatPush = "talim.notification.v1.chat-push"
 )
 
 // safeToken matches ids that are used in subjects as they are.
