@@ -255,7 +255,7 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	if name == "" {
 		name = id.GetUserId()
 	}
-	m, _, err := c.seq.AppendAfter(ctx, store.Message{
+	m, dup, err := c.seq.AppendAfter(ctx, store.Message{
 		ID: store.MessageID(req.RoomID, id.GetUserId(), req.ClientMsgID), RoomID: req.RoomID,
 		SenderID: id.GetUserId(), SenderName: name, Type: typ, Content: content, ClientMsgID: req.ClientMsgID,
 	}, st.Room.LastSeq)
@@ -266,6 +266,9 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	// "When an event is written").
 	if err := c.publishHook(ctx, webhook.MessageCreated, m, m.CreatedAt); err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
+	}
+	if !dup {
+		c.requestPush(st, &m)
 	}
 	return command.OK(map[string]any{"message": m})
 }
