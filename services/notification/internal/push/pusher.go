@@ -1,6 +1,7 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,13 +181,12 @@ func (p *Pusher) RunOnce(ctx context.Context) int {
 	var wg sync.WaitGroup
 	for i := range jobs {
 		j := &jobs[i]
-		ok, err := p.st.Claim(ctx, j, p.cfg.Owner, now, p.cfg.Lease)
-		if err != nil || !ok {
-			continue
-		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if ok, err := p.st.Claim(ctx, j, p.cfg.Owner, now, p.cfg.Lease); err != nil || !ok {
+				return
+			}
 			// The lease bounds the work: past it another instance may take the job.
 			jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Lease)
 			defer cancel()
@@ -221,24 +221,47 @@ func (p *Pusher) fanout(ctx context.Context, j *Job) error {
 			online = nil
 		}
 	}
+	// Recipients in parallel (bounded): each costs a few point reads and writes.
+	sem := make(chan struct{}, p.cfg.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
 	for _, u := range j.Recipients {
 		if online[u] {
 			continue
 		}
-		subs, err := p.st.Subscriptions(ctx, u)
-		if err != nil {
-			return err
-		}
-		for _, s := range subs {
-			if err := p.st.UpsertDeliver(ctx, u, s.ID, j.Content, now, p.cfg.CollapseInterval); err != nil {
-				return err
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := p.fanoutTo(ctx, u, j, now)
+			if err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
 			}
-		}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr // the lease runs out and the fanout is done again
 	}
 	if err := p.st.Done(ctx, j); err != nil {
 		return err
 	}
 	p.poke()
+	return nil
+}
+
+func (p *Pusher) fanoutTo(ctx context.Context, u string, j *Job, now time.Time) error {
+	subs, err := p.st.Subscriptions(ctx, u)
+	if err != nil {
+		return err
+	}
+	for _, s := range subs {
+		if err := p.st.UpsertDeliver(ctx, u, s.ID, j.Content, now, p.cfg.CollapseInterval); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
