@@ -13,7 +13,6 @@ import (
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/webpush"
-	edgev1 "github.com/talim/realtime/proto/talim/edge/v1"
 	"github.com/talim/realtime/services/notification/internal/core"
 	"github.com/talim/realtime/services/notification/internal/push"
 	"github.com/talim/realtime/services/notification/internal/store"
@@ -158,13 +157,5 @@ func (r *pushRun) registerCommands(srv *command.Server) {
 		r.p.RegisterCommands(srv)
 		return
 	}
-	off := func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
-		return nil, command.Errorf(command.CodeUnavailable, "web push is not configured")
-	}
-	for _, ev := range []string{push.EventRegister, push.EventRemove} {
-		srv.Handle(ev, off)
-	}
-	srv.Handle(push.EventGetConfig, func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
-		return command.OK(map[string]any{"vapidPublicKey": ""})
-	})
+	push.RegisterDisabled(srv)
 }

@@ -57,6 +57,33 @@ func (p *Pusher) RegisterCommands(srv *command.Server) {
 	srv.Handle(EventGetConfig, p.handleGetConfig)
 }
 
+// RegisterDisabled registers the events for a service without a VAPID key: input
+// is still validated (bad_request), then the answer is unavailable.
+func RegisterDisabled(srv *command.Server) {
+	off := func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		return nil, command.Errorf(command.CodeUnavailable, "web push is not configured")
+	}
+	srv.Handle(EventRegister, func(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+		var req subscriptionJSON
+		if err := command.Decode(cmd, &req); err != nil {
+			return nil, err
+		}
+		return off(ctx, cmd)
+	})
+	srv.Handle(EventRemove, func(ctx context.Context, cmd *edgev1.Command) (*edgev1.Reply, error) {
+		var req struct {
+			Endpoint string `json:"endpoint"`
+		}
+		if err := command.Decode(cmd, &req); err != nil {
+			return nil, err
+		}
+		return off(ctx, cmd)
+	})
+	srv.Handle(EventGetConfig, func(context.Context, *edgev1.Command) (*edgev1.Reply, error) {
+		return command.OK(map[string]any{"vapidPublicKey": ""})
+	})
+}
+
 type subscriptionJSON struct {
 	Endpoint string `json:"endpoint"`
 	Keys     struct {
