@@ -238,4 +238,3 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
-
