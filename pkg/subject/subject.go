@@ -22,6 +22,9 @@ const (
 	// cached policy of that school (docs/protocol.md "Safeguarding").
 	ChatPolicyChanged = "talim.chat.v1.policy-changed"
 	HealthPrefix      = "talim.health.v1."
+	// NotificationChatPush carries chat's notificationv1.ChatPushRequest to the
+	// notification service (docs/protocol.md "Web Push").
+	NotificationChatPush = "talim.notification.v1.chat-push"
 )
 
 // safeToken matches ids that are used in subjects as they are.

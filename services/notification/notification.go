@@ -41,6 +41,8 @@ type Config struct {
 	// Webhooks configures the WebhookService and dispatcher this service hosts
 	// (docs/webhooks.md).
 	Webhooks webhook.Config
+	// Push configures Web Push (docs/operations.md "Web Push").
+	Push PushConfig
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -52,6 +54,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.CleanupInterval, "notification-cleanup-interval", "TALIM_NOTIFICATION_CLEANUP_INTERVAL", time.Minute,
 		"how often expired notifications are deleted")
 	c.Webhooks.Register(s)
+	c.Push.Register(s)
 }
 
 // Validate checks the configuration; errors name the variable.
@@ -62,7 +65,10 @@ func (c Config) Validate() error {
 	if c.CleanupInterval < 0 {
 		return config.Errorf("TALIM_NOTIFICATION_CLEANUP_INTERVAL", "want a positive duration")
 	}
-	return c.Webhooks.Validate()
+	if err := c.Webhooks.Validate(); err != nil {
+		return err
+	}
+	return c.Push.Validate()
 }
 
 // Service is a running notification service.
@@ -72,6 +78,7 @@ type Service struct {
 	rt    *service.Runtime
 	api   *grpcapi.Server
 	hooks *webhook.API
+	push  *pushHolder
 	ready chan struct{}
 
 	mu       sync.Mutex
@@ -90,7 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		cfg.CleanupInterval = time.Minute
 	}
 	return &Service{cfg: cfg, log: log, api: grpcapi.New(log), hooks: webhook.NewAPI(cfg.Webhooks, nil, log),
-		ready: make(chan struct{})}, nil
+		push: &pushHolder{}, ready: make(chan struct{})}, nil
 }
 
 // RegisterGRPC registers NotificationService and WebhookService on gs. It may be called before Run;
@@ -98,6 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 func (s *Service) RegisterGRPC(gs *grpc.Server) {
 	notificationv1.RegisterNotificationServiceServer(gs, s.api)
 	webhookv1.RegisterWebhookServiceServer(gs, s.hooks)
+	notificationv1.RegisterPushServiceServer(gs, s.push.api())
 }
 
 // Ready is closed once the service serves requests.
@@ -139,6 +147,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if ttlErr != nil {
 		rt.Log.Info("no TTL index on notifications.expiresAt; the cleanup loop deletes expired notifications", "reason", ttlErr)
 	}
+	pusher, err := s.startPush(ctx, rt)
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
 	hooks := webhook.NewStore(rt.DB)
 	ictx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	err = hooks.EnsureIndexes(ictx)
@@ -149,10 +161,11 @@ func (s *Service) Run(ctx context.Context) error {
 	producer := webhook.NewProducer(hooks, s.cfg.Webhooks.Refresh)
 	s.hooks.SetProducer(producer)
 	c := core.New(core.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: core.NewMetrics(rt.Admin.Registry()),
-		Webhooks: producer})
+		Webhooks: producer, OnStored: pusher.onStored})
 
 	cmds := command.New(rt.NC, command.Options{Service: "notification", Logger: rt.Log, Registerer: rt.Admin.Registry()})
 	handler.New(c).Register(cmds)
+	pusher.registerCommands(cmds)
 	if err := cmds.Start(); err != nil {
 		return fmt.Errorf("start notification: %w", err)
 	}
@@ -166,7 +179,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.cfg.GRPCAddr, notificationv1.NotificationService_ServiceDesc.ServiceName, s.RegisterGRPC); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
-		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName)
+		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName, notificationv1.PushService_ServiceDesc.ServiceName)
 		s.mu.Lock()
 		s.grpcAddr = gs.Addr()
 		s.mu.Unlock()
@@ -206,6 +219,7 @@ func (s *Service) Run(ctx context.Context) error {
 	stopCleanup()
 	<-cleanupDone
 	<-dispatchDone
+	pusher.stop()
 	s.api.SetCore(nil)
 	s.hooks.SetStore(nil)
 	return runErr

@@ -26,6 +26,7 @@ Usage:
   talim notify   send a notification through the gRPC API: talim notify --to u1,u2 --title T --body B
   talim webhooks manage webhook subscriptions: talim webhooks list|create|delete|rotate|dead|replay
   talim policy   show or set the school's messaging policy: talim policy [show|set --actor U ...]
+  talim vapid-keys  print a new Web Push VAPID key pair (TALIM_PUSH_VAPID_PRIVATE_KEY and the public key)
   talim bench    load scenarios: talim bench idle|fanout|rooms|notify|reconnect-storm [flags]
   talim soak     steady chat, notification and presence traffic; checks memory, goroutines, fds stay flat
   talim version  print the version
@@ -56,6 +57,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()
 		return PolicyCommand(ctx, args[1:], stdout, stderr)
+	case "vapid-keys":
+		priv, pub, err := notification.GenerateVAPIDKeys()
+		if err != nil {
+			fmt.Fprintln(stderr, "talim vapid-keys:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "TALIM_PUSH_VAPID_PRIVATE_KEY=%s\nvapid public key: %s\n", priv, pub)
+		return 0
 	case "bench":
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()

@@ -182,6 +182,12 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 		nc.Webhooks.AllowPrivate = true // a developer's receiver runs on localhost (docs/webhooks.md)
 	}
 	pc.NATS, pc.Mongo, pc.AdminAddr = natsCfg, mongoCfg, admin("presence")
+	if nc.Push.VAPIDPrivateKey == "" { // talim dev: Web Push on, to loopback endpoints too
+		if nc.Push.VAPIDPrivateKey, err = loadOrCreateVAPIDKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		nc.Push.VAPIDSubject, nc.Push.AllowLoopback = "mailto:dev@localhost", true
+	}
 	cfgs := ServiceConfigs{Edge: &ec, Chat: &cc, Notification: &nc, Presence: &pc}
 	if cfg.Configure != nil {
 		cfg.Configure(&cfgs)
@@ -262,7 +268,8 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 		}
 	}
 	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName,
-		webhookv1.WebhookService_ServiceDesc.ServiceName)
+		webhookv1.WebhookService_ServiceDesc.ServiceName,
+		notificationv1.PushService_ServiceDesc.ServiceName)
 	st.AdminAddrs["chat"] = st.Chat.AdminAddr()
 	st.AdminAddrs["notification"] = st.Notification.AdminAddr()
 	st.AdminAddrs["presence"] = st.Presence.AdminAddr()

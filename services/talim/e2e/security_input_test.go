@@ -88,6 +88,8 @@ var idFields = []struct {
 	{"subscribe-presence", "userIds", map[string]any{}, true},
 	{"unsubscribe-presence", "userIds", map[string]any{}, true},
 	{"set-status", "status", map[string]any{}, false},
+	{"register-push-subscription", "endpoint", map[string]any{"keys": map[string]any{"p256dh": "x", "auth": "y"}}, false},
+	{"remove-push-subscription", "endpoint", map[string]any{}, false},
 }
 
 // TestSecurity_OperatorInjection_EveryIDField: every id field of every client event,

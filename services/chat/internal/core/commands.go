@@ -273,7 +273,7 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command, req *sendMe
 	if err != nil || held != nil {
 		return held, err
 	}
-	m, _, err := c.seq.AppendAfter(ctx, msg, st.Room.LastSeq)
+	m, dup, err := c.seq.AppendAfter(ctx, msg, st.Room.LastSeq)
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.RoomID, err)
 	}
@@ -285,6 +285,9 @@ func (c *Core) sendMessage(ctx context.Context, cmd *edgev1.Command, req *sendMe
 	if flag != nil {
 		_ = c.raiseReport(ctx, store.Report{ID: reportID("rule:"+flag.RuleID, m.ID), School: DefaultSchool, RoomID: m.RoomID,
 			MessageID: m.ID, ReporterID: "rule:" + flag.RuleID, Reason: flag.Category, Status: "open", CreatedAt: store.Now()})
+	}
+	if !dup {
+		c.requestPush(st, &m)
 	}
 	return command.OK(map[string]any{"message": m})
 }

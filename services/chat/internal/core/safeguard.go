@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/talim/realtime/pkg/webhook"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -77,6 +78,12 @@ func reportID(reporter, messageID string) string {
 func (c *Core) raiseReport(ctx context.Context, r store.Report) error {
 	created, err := c.guard.AddReport(ctx, r)
 	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	// Also when it existed: a retry writes the same event (its id derives from
+	// the report id), so a first attempt that failed here is made good.
+	if err := c.PublishReportCreated(ctx, ReportCreated{ReportID: r.ID, RoomID: r.RoomID, MessageID: r.MessageID,
+		ReporterID: r.ReporterID, Reason: r.Reason, CreatedAt: r.CreatedAt}); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if !created || c.notifier == nil {
@@ -246,9 +253,17 @@ func (c *Core) ReleaseHeld(ctx context.Context, id, actor string, release bool) 
 		}
 		// Appended first: the message id and clientMsgId make a repeated release
 		// store nothing twice.
-		if _, _, err := c.seq.AppendAfter(ctx, store.Message{ID: h.ID, RoomID: h.RoomID, SenderID: h.SenderID, SenderName: h.SenderName,
-			Type: h.Type, Content: h.Content, ClientMsgID: h.ClientMsgID}, st.Room.LastSeq); err != nil {
+		m, dup, err := c.seq.AppendAfter(ctx, store.Message{ID: h.ID, RoomID: h.RoomID, SenderID: h.SenderID, SenderName: h.SenderName,
+			Type: h.Type, Content: h.Content, ClientMsgID: h.ClientMsgID}, st.Room.LastSeq)
+		if err != nil {
 			return HeldMessage{}, fmt.Errorf("release: %w", err)
+		}
+		// A released message is created now, for webhooks and pushes alike.
+		if err := c.publishHook(ctx, webhook.MessageCreated, m, m.CreatedAt); err != nil {
+			return HeldMessage{}, fmt.Errorf("release: %w", err)
+		}
+		if !dup {
+			c.requestPush(st, &m)
 		}
 	}
 	if err := c.guard.DecideHeld(ctx, id, status, actor); err != nil && !errors.Is(err, store.ErrNotFound) {

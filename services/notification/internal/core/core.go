@@ -49,6 +49,10 @@ type Options struct {
 	Now func() time.Time
 	// Webhooks receives notification.acknowledged events (nil: none).
 	Webhooks *webhook.Producer
+	// OnStored, when set, is called once a send's notifications are stored and
+	// before the send is marked complete (Web Push queues its pushes there); an
+	// error fails the Send, and a retry with the same key calls it again.
+	OnStored func(ctx context.Context, send *store.Send) error
 }
 
 // Core executes sends and inbox operations. It is safe for concurrent use.
@@ -62,11 +66,13 @@ type Core struct {
 	writeTO  time.Duration
 	now      func() time.Time
 	hooks    *webhook.Producer
+	onStored func(ctx context.Context, send *store.Send) error
 }
 
 // New returns a core with defaults filled in.
 func New(o Options) *Core {
-	c := &Core{st: o.Store, nc: o.NC, log: o.Log, m: o.Metrics, batch: o.BatchSize, writeTO: o.SendWriteTimeout, now: o.Now, hooks: o.Webhooks}
+	c := &Core{st: o.Store, nc: o.NC, log: o.Log, m: o.Metrics, batch: o.BatchSize, writeTO: o.SendWriteTimeout, now: o.Now, hooks: o.Webhooks,
+		onStored: o.OnStored}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,6 +171,11 @@ func (c *Core) Send(ctx context.Context, req SendRequest) (SendResult, error) {
 	live, err := c.write(wctx, got)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("send %s: %w", got.SendID, err)
+	}
+	if c.onStored != nil {
+		if err := c.onStored(wctx, got); err != nil {
+			return SendResult{}, fmt.Errorf("send %s: %w", got.SendID, err)
+		}
 	}
 	if err := c.st.CompleteSend(wctx, got.Key, c.clock()); err != nil {
 		return SendResult{}, fmt.Errorf("send %s: %w", got.SendID, err)

@@ -1,3 +1,4 @@
+import { type EnablePushOptions, type EnablePushResult } from "./push.js";
 import { Connection } from "./connection.js";
 import { TalimError } from "./errors.js";
 import { type OutboxEntry } from "./outbox.js";
@@ -104,6 +105,10 @@ export declare class TalimClient extends Connection {
         id: string;
         ackedAt: string;
     }>;
+    /** Turn on Web Push for this user (see push.ts enablePush); call it from a click. */
+    enablePush(opts?: EnablePushOptions): Promise<EnablePushResult>;
+    /** Unsubscribe this browser from Web Push and remove the subscription on the server. */
+    disablePush(opts?: EnablePushOptions): Promise<boolean>;
     /** Subscribe to presence changes; re-subscribed after reconnects. */
     subscribePresence(userIds: string[]): Promise<{
         presence: Presence[];

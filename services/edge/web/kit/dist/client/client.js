@@ -1,5 +1,6 @@
 // TalimClient: the connection (connection.ts) plus rooms and resume (rooms.ts), the
 // outbox (outbox.ts) and the typed API (like pkg/client/api.go).
+import { enablePush, disablePush } from "./push.js";
 import { Connection } from "./connection.js";
 import { TalimError } from "./errors.js";
 import { Outbox } from "./outbox.js";
@@ -458,6 +459,14 @@ export class TalimClient extends Connection {
     }
     ackNotification(id) {
         return this.command("ack-notification", { id });
+    }
+    /** Turn on Web Push for this user (see push.ts enablePush); call it from a click. */
+    enablePush(opts = {}) {
+        return enablePush(this, opts);
+    }
+    /** Unsubscribe this browser from Web Push and remove the subscription on the server. */
+    disablePush(opts = {}) {
+        return disablePush(this, opts);
     }
     /** Subscribe to presence changes; re-subscribed after reconnects. */
     subscribePresence(userIds) {

@@ -4,3 +4,4 @@ export { TalimClient, default } from "./client.js";
 export { TalimError, closeRule, handshakeRule, isTerminal, CLOSE_RULES, HANDSHAKE_RULES } from "./errors.js";
 export { DEBUG_PREFIX } from "./events.js";
 export { computeBackoff, decodeJwtPayload, toWebSocketUrl, uuid } from "./util.js";
+export { enablePush, disablePush, base64UrlToBytes } from "./push.js";

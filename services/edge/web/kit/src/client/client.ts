@@ -1,5 +1,6 @@
 // TalimClient: the connection (connection.ts) plus rooms and resume (rooms.ts), the
 // outbox (outbox.ts) and the typed API (like pkg/client/api.go).
+import { enablePush, disablePush, type EnablePushOptions, type EnablePushResult } from "./push.js";
 import { Connection } from "./connection.js";
 import { TalimError } from "./errors.js";
 import { Outbox, type OutboxEntry } from "./outbox.js";
@@ -471,6 +472,16 @@ export class TalimClient extends Connection {
 
   ackNotification(id: string): Promise<{ id: string; ackedAt: string }> {
     return this.command("ack-notification", { id });
+  }
+
+  /** Turn on Web Push for this user (see push.ts enablePush); call it from a click. */
+  enablePush(opts: EnablePushOptions = {}): Promise<EnablePushResult> {
+    return enablePush(this, opts);
+  }
+
+  /** Unsubscribe this browser from Web Push and remove the subscription on the server. */
+  disablePush(opts: EnablePushOptions = {}): Promise<boolean> {
+    return disablePush(this, opts);
   }
 
   /** Subscribe to presence changes; re-subscribed after reconnects. */

@@ -5,3 +5,4 @@ export { TalimError, closeRule, handshakeRule, isTerminal, CLOSE_RULES, HANDSHAK
 export { DEBUG_PREFIX } from "./events.js";
 export { computeBackoff, decodeJwtPayload, toWebSocketUrl, uuid } from "./util.js";
 export type * from "./types.js";
+export { enablePush, disablePush, base64UrlToBytes, type EnablePushOptions, type EnablePushResult, type PushCommands } from "./push.js";

@@ -1,0 +1,8 @@
+package push
+
+// Test hooks.
+var (
+	HandleRegister = (*Pusher).handleRegister
+	HandleRemove   = (*Pusher).handleRemove
+	HandleChat     = (*Pusher).handleChat
+)
