@@ -20,10 +20,19 @@ const (
 // Service serves preferences to users (client events) and to the school (gRPC).
 type Service struct {
 	st *Store
+	// OnChange, when set, is called after a user's preferences or contact changed
+	// (the digest scheduler enrols the user). Errors are the hook's to log.
+	OnChange func(ctx context.Context, userID string)
 }
 
 // NewService returns a service on st.
 func NewService(st *Store) *Service { return &Service{st: st} }
+
+func (s *Service) changed(ctx context.Context, userID string) {
+	if s.OnChange != nil {
+		s.OnChange(ctx, userID)
+	}
+}
 
 // RegisterCommands registers the client events on srv. Both act on the
 // authenticated user of the command only: there is no user id in the data.
@@ -180,5 +189,6 @@ func (s *Service) handleSet(ctx context.Context, cmd *edgev1.Command) (*edgev1.R
 	if err := s.st.SetPrefs(ctx, user, u.Prefs); err != nil {
 		return nil, commandErr("set preferences", err)
 	}
+	s.changed(ctx, user)
 	return command.OK(ViewOf(u, sc))
 }

@@ -206,6 +206,7 @@ func (a *API) SetUserPreferences(ctx context.Context, req *notificationv1.SetUse
 	if err := s.st.SetPrefs(ctx, req.GetUserId(), p); err != nil {
 		return nil, a.grpcErr("SetUserPreferences", err)
 	}
+	s.changed(ctx, req.GetUserId())
 	return &notificationv1.SetUserPreferencesResponse{Preferences: prefsToProto(&p)}, nil
 }
 
@@ -232,6 +233,7 @@ func (a *API) SetContact(ctx context.Context, req *notificationv1.SetContactRequ
 	if err := s.st.SetContact(ctx, c.GetUserId(), Contact{SchoolID: c.GetSchoolId(), Email: c.GetEmail(), Guardian: c.GetGuardian()}); err != nil {
 		return nil, a.grpcErr("SetContact", err)
 	}
+	s.changed(ctx, c.GetUserId())
 	return &notificationv1.SetContactResponse{Contact: c}, nil
 }
 

@@ -119,3 +119,14 @@ func (s *Store) SetSchool(ctx context.Context, sc *School) error {
 	}
 	return nil
 }
+
+// SetDigest switches the user's email digest on or off (the one-click unsubscribe
+// link of docs/notifications-admin.md) without touching other preferences.
+func (s *Store) SetDigest(ctx context.Context, id string, on bool) error {
+	_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "prefs.digest", Value: on}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return wrap("set digest of "+id, err)
+	}
+	return nil
+}
