@@ -25,6 +25,8 @@ var routeTable = map[string]string{
 	"list-notifications":     svcNotification,
 	"mark-notification-read": svcNotification,
 	"ack-notification":       svcNotification,
+	"get-preferences":        svcNotification,
+	"set-preferences":        svcNotification,
 	"subscribe-presence":     svcPresence,
 	"unsubscribe-presence":   svcPresence,
 	"set-status":             svcPresence,
