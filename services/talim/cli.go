@@ -25,6 +25,7 @@ Usage:
   talim token    print a JWT for a user: talim token --user ID [--name N] [--roles R] [--ttl D]
   talim notify   send a notification through the gRPC API: talim notify --to u1,u2 --title T --body B
   talim webhooks manage webhook subscriptions: talim webhooks list|create|delete|rotate|dead|replay
+  talim reach    preferences, quiet hours, the school calendar and email contacts: talim reach prefs get --user U
   talim bench    load scenarios: talim bench idle|fanout|rooms|notify|reconnect-storm [flags]
   talim soak     steady chat, notification and presence traffic; checks memory, goroutines, fds stay flat
   talim version  print the version
@@ -51,6 +52,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()
 		return notification.WebhooksCommand(ctx, args[1:], stdout, stderr)
+	case "reach":
+		ctx, stop := lifecycle.SignalContext(context.Background())
+		defer stop()
+		return notification.ReachCommand(ctx, args[1:], stdout, stderr)
 	case "bench":
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()
