@@ -21,6 +21,7 @@ import (
 	"github.com/talim/realtime/services/notification/internal/core"
 	"github.com/talim/realtime/services/notification/internal/grpcapi"
 	"github.com/talim/realtime/services/notification/internal/handler"
+	"github.com/talim/realtime/services/notification/internal/reach"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -41,6 +42,11 @@ type Config struct {
 	// Webhooks configures the WebhookService and dispatcher this service hosts
 	// (docs/webhooks.md).
 	Webhooks webhook.Config
+	// UrgentRoles may send urgent notifications (SendRequest.sender_role); empty:
+	// any caller with the service token.
+	UrgentRoles []string
+	// Digest configures email digests.
+	Digest DigestConfig
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -52,6 +58,9 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.CleanupInterval, "notification-cleanup-interval", "TALIM_NOTIFICATION_CLEANUP_INTERVAL", time.Minute,
 		"how often expired notifications are deleted")
 	c.Webhooks.Register(s)
+	s.List(&c.UrgentRoles, "notification-urgent-roles", "TALIM_NOTIFICATION_URGENT_ROLES", "",
+		"sender roles allowed to send urgent notifications, comma-separated (empty: any caller with the service token)")
+	c.Digest.Register(s)
 }
 
 // Validate checks the configuration; errors name the variable.
@@ -62,7 +71,10 @@ func (c Config) Validate() error {
 	if c.CleanupInterval < 0 {
 		return config.Errorf("TALIM_NOTIFICATION_CLEANUP_INTERVAL", "want a positive duration")
 	}
-	return c.Webhooks.Validate()
+	if err := c.Webhooks.Validate(); err != nil {
+		return err
+	}
+	return c.Digest.Validate()
 }
 
 // Service is a running notification service.
@@ -72,10 +84,12 @@ type Service struct {
 	rt    *service.Runtime
 	api   *grpcapi.Server
 	hooks *webhook.API
+	reach *reach.API
 	ready chan struct{}
 
-	mu       sync.Mutex
-	grpcAddr string
+	mu         sync.Mutex
+	grpcAddr   string
+	digestAddr string
 }
 
 // New validates cfg and returns a service; it does no I/O.
@@ -90,14 +104,24 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		cfg.CleanupInterval = time.Minute
 	}
 	return &Service{cfg: cfg, log: log, api: grpcapi.New(log), hooks: webhook.NewAPI(cfg.Webhooks, nil, log),
-		ready: make(chan struct{})}, nil
+		reach: reach.NewAPI(log), ready: make(chan struct{})}, nil
 }
 
-// RegisterGRPC registers NotificationService and WebhookService on gs. It may be called before Run;
-// calls return Unavailable until Run has connected to NATS and the store.
+// RegisterGRPC registers NotificationService, WebhookService and ReachService on
+// gs. It may be called before Run; calls return Unavailable until Run has
+// connected to NATS and the store.
 func (s *Service) RegisterGRPC(gs *grpc.Server) {
 	notificationv1.RegisterNotificationServiceServer(gs, s.api)
 	webhookv1.RegisterWebhookServiceServer(gs, s.hooks)
+	notificationv1.RegisterReachServiceServer(gs, s.reach)
+}
+
+// DigestAddr is the bound address of the unsubscribe endpoint (after Ready), empty
+// when digests are off.
+func (s *Service) DigestAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.digestAddr
 }
 
 // Ready is closed once the service serves requests.
@@ -149,15 +173,31 @@ func (s *Service) Run(ctx context.Context) error {
 	producer := webhook.NewProducer(hooks, s.cfg.Webhooks.Refresh)
 	s.hooks.SetProducer(producer)
 	c := core.New(core.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: core.NewMetrics(rt.Admin.Registry()),
-		Webhooks: producer})
+		Webhooks: producer, UrgentRoles: s.cfg.UrgentRoles})
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rr, err := startReach(rctx, s.cfg.Digest, rt.DB, rt.NC, st, rt.InstanceID, rt.Log)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rr.close(sctx)
+	}()
+	s.mu.Lock()
+	s.digestAddr = rr.addr
+	s.mu.Unlock()
 
 	cmds := command.New(rt.NC, command.Options{Service: "notification", Logger: rt.Log, Registerer: rt.Admin.Registry()})
 	handler.New(c).Register(cmds)
+	rr.svc.RegisterCommands(cmds)
 	if err := cmds.Start(); err != nil {
 		return fmt.Errorf("start notification: %w", err)
 	}
 	s.api.SetCore(c)
 	s.hooks.SetStore(hooks)
+	s.reach.SetService(rr.svc)
 
 	var gs *grpcx.Server
 	var gerr <-chan error
@@ -166,7 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.cfg.GRPCAddr, notificationv1.NotificationService_ServiceDesc.ServiceName, s.RegisterGRPC); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
-		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName)
+		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName, notificationv1.ReachService_ServiceDesc.ServiceName)
 		s.mu.Lock()
 		s.grpcAddr = gs.Addr()
 		s.mu.Unlock()
@@ -208,5 +248,6 @@ func (s *Service) Run(ctx context.Context) error {
 	<-dispatchDone
 	s.api.SetCore(nil)
 	s.hooks.SetStore(nil)
+	s.reach.SetService(nil)
 	return runErr
 }

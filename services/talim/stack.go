@@ -256,7 +256,7 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 		}
 	}
 	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName,
-		webhookv1.WebhookService_ServiceDesc.ServiceName)
+		webhookv1.WebhookService_ServiceDesc.ServiceName, notificationv1.ReachService_ServiceDesc.ServiceName)
 	st.AdminAddrs["chat"] = st.Chat.AdminAddr()
 	st.AdminAddrs["notification"] = st.Notification.AdminAddr()
 	st.AdminAddrs["presence"] = st.Presence.AdminAddr()
