@@ -67,7 +67,7 @@ func ViewOf(u *User, sc *School) View {
 		p.Settings = []Setting{}
 	}
 	return View{
-		Preferences: WirePrefs{TimeZone: p.TimeZone, QuietHours: p.QuietHours, QuietHoursOff: p.QuietHoursOff, Settings: p.Settings, Digest: p.Digest},
+		Preferences: WirePrefs(p),
 		Effective:   EffectiveAll(&u.Prefs, sc), Digest: DigestEnabled(&u.Prefs, &u.Contact, sc), HasEmail: u.Contact.Email != "",
 		Channels: Channels, Categories: Categories,
 	}

@@ -269,7 +269,7 @@ func validName(n string) bool { return len(n) <= MaxNameLen }
 // ValidateSchool checks s.
 func ValidateSchool(s *School) error {
 	if !ValidID(s.ID) {
-		return fmt.Errorf("school id: 1..%d characters of A-Z a-z 0-9 _ - : @ .", MaxIDLen)
+		return fmt.Errorf("school id: 1..%d characters of A-Z a-z 0-9 _ - : @ . (dot)", MaxIDLen)
 	}
 	if _, err := LoadTimeZone(s.TimeZone); err != nil {
 		return err
