@@ -139,6 +139,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err == nil {
 		err = cr.ServeSharedRooms()
 	}
+	if err == nil {
+		err = cr.ServeUnreadDirect()
+	}
 	cmds := command.New(rt.NC, command.Options{Service: "chat", Logger: rt.Log, Registerer: rt.Admin.Registry(),
 		Unavailable: []error{store.ErrUnavailable}})
 	if err == nil {

@@ -36,6 +36,8 @@ var routeTable = map[string]string{
 	"subscribe-presence":         svcPresence,
 	"unsubscribe-presence":       svcPresence,
 	"set-status":                 svcPresence,
+	"get-preferences":            svcNotification,
+	"set-preferences":            svcNotification,
 }
 
 // eventJoinRoom is the join the edge gates (joingate.go).

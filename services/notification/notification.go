@@ -21,6 +21,7 @@ import (
 	"github.com/talim/realtime/services/notification/internal/core"
 	"github.com/talim/realtime/services/notification/internal/grpcapi"
 	"github.com/talim/realtime/services/notification/internal/handler"
+	"github.com/talim/realtime/services/notification/internal/reach"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -43,6 +44,11 @@ type Config struct {
 	Webhooks webhook.Config
 	// Push configures Web Push (docs/operations.md "Web Push").
 	Push PushConfig
+	// UrgentRoles may send urgent notifications (SendRequest.sender_role); empty:
+	// any caller with the service token.
+	UrgentRoles []string
+	// Digest configures email digests.
+	Digest DigestConfig
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -55,6 +61,9 @@ func (c *Config) Register(s *config.Set) {
 		"how often expired notifications are deleted")
 	c.Webhooks.Register(s)
 	c.Push.Register(s)
+	s.List(&c.UrgentRoles, "notification-urgent-roles", "TALIM_NOTIFICATION_URGENT_ROLES", "",
+		"sender roles allowed to send urgent notifications, comma-separated (empty: any caller with the service token)")
+	c.Digest.Register(s)
 }
 
 // Validate checks the configuration; errors name the variable.
@@ -68,7 +77,10 @@ func (c Config) Validate() error {
 	if err := c.Webhooks.Validate(); err != nil {
 		return err
 	}
-	return c.Push.Validate()
+	if err := c.Push.Validate(); err != nil {
+		return err
+	}
+	return c.Digest.Validate()
 }
 
 // Service is a running notification service.
@@ -79,10 +91,12 @@ type Service struct {
 	api   *grpcapi.Server
 	hooks *webhook.API
 	push  *pushHolder
+	reach *reach.API
 	ready chan struct{}
 
-	mu       sync.Mutex
-	grpcAddr string
+	mu         sync.Mutex
+	grpcAddr   string
+	digestAddr string
 }
 
 // New validates cfg and returns a service; it does no I/O.
@@ -97,15 +111,25 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		cfg.CleanupInterval = time.Minute
 	}
 	return &Service{cfg: cfg, log: log, api: grpcapi.New(log), hooks: webhook.NewAPI(cfg.Webhooks, nil, log),
-		push: &pushHolder{}, ready: make(chan struct{})}, nil
+		push: &pushHolder{}, reach: reach.NewAPI(log), ready: make(chan struct{})}, nil
 }
 
-// RegisterGRPC registers NotificationService and WebhookService on gs. It may be called before Run;
-// calls return Unavailable until Run has connected to NATS and the store.
+// RegisterGRPC registers NotificationService, WebhookService and ReachService on
+// gs. It may be called before Run; calls return Unavailable until Run has
+// connected to NATS and the store.
 func (s *Service) RegisterGRPC(gs *grpc.Server) {
 	notificationv1.RegisterNotificationServiceServer(gs, s.api)
 	webhookv1.RegisterWebhookServiceServer(gs, s.hooks)
 	notificationv1.RegisterPushServiceServer(gs, s.push.api())
+	notificationv1.RegisterReachServiceServer(gs, s.reach)
+}
+
+// DigestAddr is the bound address of the unsubscribe endpoint (after Ready), empty
+// when digests are off.
+func (s *Service) DigestAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.digestAddr
 }
 
 // Ready is closed once the service serves requests.
@@ -147,7 +171,22 @@ func (s *Service) Run(ctx context.Context) error {
 	if ttlErr != nil {
 		rt.Log.Info("no TTL index on notifications.expiresAt; the cleanup loop deletes expired notifications", "reason", ttlErr)
 	}
-	pusher, err := s.startPush(ctx, rt)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rr, err := startReach(rctx, s.cfg.Digest, rt.DB, rt.NC, st, rt.InstanceID, rt.Log)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rr.close(sctx)
+	}()
+	s.mu.Lock()
+	s.digestAddr = rr.addr
+	s.mu.Unlock()
+	// Pushes ask the preferences and quiet hours (reach) whether and when to go.
+	pusher, err := s.startPush(ctx, rt, rr.gate)
 	if err != nil {
 		return fmt.Errorf("start notification: %w", err)
 	}
@@ -161,16 +200,18 @@ func (s *Service) Run(ctx context.Context) error {
 	producer := webhook.NewProducer(hooks, s.cfg.Webhooks.Refresh)
 	s.hooks.SetProducer(producer)
 	c := core.New(core.Options{Store: st, NC: rt.NC, Log: rt.Log, Metrics: core.NewMetrics(rt.Admin.Registry()),
-		Webhooks: producer, OnStored: pusher.onStored})
+		Webhooks: producer, OnStored: pusher.onStored, UrgentRoles: s.cfg.UrgentRoles})
 
 	cmds := command.New(rt.NC, command.Options{Service: "notification", Logger: rt.Log, Registerer: rt.Admin.Registry()})
 	handler.New(c).Register(cmds)
 	pusher.registerCommands(cmds)
+	rr.svc.RegisterCommands(cmds)
 	if err := cmds.Start(); err != nil {
 		return fmt.Errorf("start notification: %w", err)
 	}
 	s.api.SetCore(c)
 	s.hooks.SetStore(hooks)
+	s.reach.SetService(rr.svc)
 
 	var gs *grpcx.Server
 	var gerr <-chan error
@@ -179,7 +220,8 @@ func (s *Service) Run(ctx context.Context) error {
 			s.cfg.GRPCAddr, notificationv1.NotificationService_ServiceDesc.ServiceName, s.RegisterGRPC); err != nil {
 			return fmt.Errorf("start notification: %w", err)
 		}
-		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName, notificationv1.PushService_ServiceDesc.ServiceName)
+		gs.MarkServing(webhookv1.WebhookService_ServiceDesc.ServiceName, notificationv1.PushService_ServiceDesc.ServiceName,
+			notificationv1.ReachService_ServiceDesc.ServiceName)
 		s.mu.Lock()
 		s.grpcAddr = gs.Addr()
 		s.mu.Unlock()
@@ -222,5 +264,6 @@ func (s *Service) Run(ctx context.Context) error {
 	pusher.stop()
 	s.api.SetCore(nil)
 	s.hooks.SetStore(nil)
+	s.reach.SetService(nil)
 	return runErr
 }

@@ -82,7 +82,7 @@ type pushRun struct {
 }
 
 // startPush starts the push worker and chat subscription when a key is configured.
-func (s *Service) startPush(ctx context.Context, rt *service.Runtime) (*pushRun, error) {
+func (s *Service) startPush(ctx context.Context, rt *service.Runtime, gate push.Gate) (*pushRun, error) {
 	c := s.cfg.Push
 	if c.VAPIDPrivateKey == "" {
 		return &pushRun{stop: func() {}}, nil
@@ -98,7 +98,10 @@ func (s *Service) startPush(ctx context.Context, rt *service.Runtime) (*pushRun,
 	if err != nil {
 		return nil, err
 	}
-	cfg := push.Config{Store: st, VAPID: v, Gate: c.Gate, Presence: push.NATSPresence{NC: rt.NC, Timeout: time.Second},
+	if c.Gate != nil {
+		gate = c.Gate // a test's or an embedder's own
+	}
+	cfg := push.Config{Store: st, VAPID: v, Gate: gate, Presence: push.NATSPresence{NC: rt.NC, Timeout: time.Second},
 		Policy: push.Policy{AllowLoopbackHTTP: c.AllowLoopback}, Log: rt.Log.With("part", "push"),
 		CollapseInterval: c.CollapseInterval, Concurrency: c.Concurrency, NotificationID: core.NotificationIDFor}
 	if c.OnSent != nil {

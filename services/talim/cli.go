@@ -27,6 +27,7 @@ Usage:
   talim webhooks manage webhook subscriptions: talim webhooks list|create|delete|rotate|dead|replay
   talim policy   show or set the school's messaging policy: talim policy [show|set --actor U ...]
   talim vapid-keys  print a new Web Push VAPID key pair (TALIM_PUSH_VAPID_PRIVATE_KEY and the public key)
+  talim reach    preferences, quiet hours, the school calendar and email contacts: talim reach prefs get --user U
   talim bench    load scenarios: talim bench idle|fanout|rooms|notify|reconnect-storm [flags]
   talim soak     steady chat, notification and presence traffic; checks memory, goroutines, fds stay flat
   talim version  print the version
@@ -65,6 +66,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "TALIM_PUSH_VAPID_PRIVATE_KEY=%s\nvapid public key: %s\n", priv, pub)
 		return 0
+	case "reach":
+		ctx, stop := lifecycle.SignalContext(context.Background())
+		defer stop()
+		return notification.ReachCommand(ctx, args[1:], stdout, stderr)
 	case "bench":
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()

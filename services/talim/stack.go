@@ -8,8 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -269,7 +269,7 @@ func StartStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	}
 	gs.MarkServing(chatv1.ChatAdminService_ServiceDesc.ServiceName, notificationv1.NotificationService_ServiceDesc.ServiceName,
 		webhookv1.WebhookService_ServiceDesc.ServiceName,
-		notificationv1.PushService_ServiceDesc.ServiceName)
+		notificationv1.PushService_ServiceDesc.ServiceName, notificationv1.ReachService_ServiceDesc.ServiceName)
 	st.AdminAddrs["chat"] = st.Chat.AdminAddr()
 	st.AdminAddrs["notification"] = st.Notification.AdminAddr()
 	st.AdminAddrs["presence"] = st.Presence.AdminAddr()

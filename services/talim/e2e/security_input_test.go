@@ -85,6 +85,8 @@ var idFields = []struct {
 	{"list-notifications", "before", map[string]any{}, false},
 	{"mark-notification-read", "ids", map[string]any{}, true},
 	{"ack-notification", "id", map[string]any{}, false},
+	{"set-preferences", "timeZone", map[string]any{}, false},
+	{"set-preferences", "quietHours", map[string]any{}, false},
 	{"subscribe-presence", "userIds", map[string]any{}, true},
 	{"unsubscribe-presence", "userIds", map[string]any{}, true},
 	{"set-status", "status", map[string]any{}, false},

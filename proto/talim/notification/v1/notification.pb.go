@@ -90,6 +90,7 @@ type Notification struct {
 	ExpiresAt  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// The send this notification belongs to (one per Send call).
 	SendId        string `protobuf:"bytes,13,opt,name=send_id,json=sendId,proto3" json:"send_id,omitempty"`
+	Urgent        bool   `protobuf:"varint,14,opt,name=urgent,proto3" json:"urgent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,6 +216,13 @@ func (x *Notification) GetSendId() string {
 	return ""
 }
 
+func (x *Notification) GetUrgent() bool {
+	if x != nil {
+		return x.Urgent
+	}
+	return false
+}
+
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..10,000 user ids.
@@ -229,8 +237,14 @@ type SendRequest struct {
 	// Idempotency key (1..128 chars): a repeated Send with the same key creates nothing
 	// new and returns the original send id.
 	IdempotencyKey string `protobuf:"bytes,9,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Urgent notifications are pushed and emailed during quiet hours and holidays
+	// (docs/notifications-admin.md). The service may require sender_role to be one
+	// of the configured urgent roles.
+	Urgent bool `protobuf:"varint,10,opt,name=urgent,proto3" json:"urgent,omitempty"`
+	// The role of the person on whose behalf the backend sends (e.g. "admin").
+	SenderRole    string `protobuf:"bytes,11,opt,name=sender_role,json=senderRole,proto3" json:"sender_role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
@@ -322,6 +336,20 @@ func (x *SendRequest) GetRequireAck() bool {
 func (x *SendRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SendRequest) GetUrgent() bool {
+	if x != nil {
+		return x.Urgent
+	}
+	return false
+}
+
+func (x *SendRequest) GetSenderRole() string {
+	if x != nil {
+		return x.SenderRole
 	}
 	return ""
 }
@@ -825,7 +853,7 @@ var File_talim_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_talim_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	"(talim/notification/v1/notification.proto\x12\x15talim.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x04\n" +
+	"(talim/notification/v1/notification.proto\x12\x15talim.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x04\n" +
 	"\fNotification\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1a\n" +
@@ -843,10 +871,11 @@ const file_talim_notification_v1_notification_proto_rawDesc = "" +
 	"\backed_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aackedAt\x129\n" +
 	"\n" +
 	"expires_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x17\n" +
-	"\asend_id\x18\r \x01(\tR\x06sendId\x1a7\n" +
+	"\asend_id\x18\r \x01(\tR\x06sendId\x12\x16\n" +
+	"\x06urgent\x18\x0e \x01(\bR\x06urgent\x1a7\n" +
 	"\tDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x03\n" +
 	"\vSendRequest\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x01 \x03(\tR\n" +
@@ -860,7 +889,11 @@ const file_talim_notification_v1_notification_proto_rawDesc = "" +
 	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1f\n" +
 	"\vrequire_ack\x18\b \x01(\bR\n" +
 	"requireAck\x12'\n" +
-	"\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKey\x1a7\n" +
+	"\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKey\x12\x16\n" +
+	"\x06urgent\x18\n" +
+	" \x01(\bR\x06urgent\x12\x1f\n" +
+	"\vsender_role\x18\v \x01(\tR\n" +
+	"senderRole\x1a7\n" +
 	"\tDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x01\n" +

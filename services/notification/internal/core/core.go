@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,10 @@ const (
 	DefaultSendWriteTimeout = 2 * time.Minute
 )
 
+// ErrUrgentNotAllowed means an urgent send came with a sender role that is not
+// one of Options.UrgentRoles.
+var ErrUrgentNotAllowed = errors.New("urgent notifications need one of the configured urgent roles")
+
 // Options configures a Core.
 type Options struct {
 	Store            *store.Store
@@ -53,6 +58,9 @@ type Options struct {
 	// before the send is marked complete (Web Push queues its pushes there); an
 	// error fails the Send, and a retry with the same key calls it again.
 	OnStored func(ctx context.Context, send *store.Send) error
+	// UrgentRoles, when not empty, are the sender roles allowed to send urgent
+	// notifications (docs/notifications-admin.md); empty: any authenticated caller.
+	UrgentRoles []string
 }
 
 // Core executes sends and inbox operations. It is safe for concurrent use.
@@ -67,12 +75,14 @@ type Core struct {
 	now      func() time.Time
 	hooks    *webhook.Producer
 	onStored func(ctx context.Context, send *store.Send) error
+	// urgentRoles: see Options.UrgentRoles.
+	urgentRoles []string
 }
 
 // New returns a core with defaults filled in.
 func New(o Options) *Core {
 	c := &Core{st: o.Store, nc: o.NC, log: o.Log, m: o.Metrics, batch: o.BatchSize, writeTO: o.SendWriteTimeout, now: o.Now, hooks: o.Webhooks,
-		onStored: o.OnStored}
+		onStored: o.OnStored, urgentRoles: o.UrgentRoles}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -128,6 +138,10 @@ type SendRequest struct {
 	RequireAck bool
 	// ExpiresAt, when set, must be in the future.
 	ExpiresAt *time.Time
+	// Urgent notifications are pushed and emailed during quiet hours; SenderRole
+	// must then be one of Options.UrgentRoles when those are configured.
+	Urgent     bool
+	SenderRole string
 }
 
 // SendResult is the outcome of a Send.
@@ -149,6 +163,9 @@ func (c *Core) Send(ctx context.Context, req SendRequest) (SendResult, error) {
 	in, err := validateSend(req, now)
 	if err != nil {
 		return SendResult{}, err
+	}
+	if req.Urgent && len(c.urgentRoles) > 0 && !slices.Contains(c.urgentRoles, req.SenderRole) {
+		return SendResult{}, fmt.Errorf("sender role %q: %w", req.SenderRole, ErrUrgentNotAllowed)
 	}
 	send := &store.Send{Key: in.Key, SendID: SendIDFor(in.Key), Recipients: in.Recipients, Content: in.Content, CreatedAt: now}
 	got, created, err := c.st.CreateSend(ctx, send)
@@ -206,7 +223,7 @@ func (c *Core) write(ctx context.Context, send *store.Send) (int64, error) {
 			docs = append(docs, store.Notification{
 				ID: NotificationIDFor(send.Key, r), UserID: r, SendID: send.SendID,
 				Category: ct.Category, Title: ct.Title, Body: ct.Body, Data: ct.Data, Priority: ct.Priority,
-				RequireAck: ct.RequireAck, CreatedAt: send.CreatedAt, ExpiresAt: ct.ExpiresAt,
+				RequireAck: ct.RequireAck, CreatedAt: send.CreatedAt, ExpiresAt: ct.ExpiresAt, Urgent: ct.Urgent,
 			})
 		}
 		select {

@@ -166,6 +166,8 @@ func validateSend(req SendRequest, now time.Time) (sendInput, error) {
 	}
 	in.Content.Category, in.Content.Title, in.Content.Body = req.Category, req.Title, req.Body
 	in.Content.Priority, in.Content.RequireAck = name, req.RequireAck
+	checkLen(&v, "sender_role", req.SenderRole, 0, MaxCategoryLen)
+	in.Content.Urgent = req.Urgent
 	return in, v.Err()
 }
 

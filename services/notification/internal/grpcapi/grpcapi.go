@@ -55,6 +55,8 @@ func (a *Server) grpcErr(method string, err error) error {
 	switch {
 	case errors.As(err, &invalid):
 		return violationsErr(invalid.Violations)
+	case errors.Is(err, core.ErrUrgentNotAllowed):
+		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, "not found")
 	case errors.Is(err, context.Canceled):
@@ -98,7 +100,7 @@ func sendRequest(req *notificationv1.SendRequest) (core.SendRequest, []core.Viol
 	in := core.SendRequest{
 		IdempotencyKey: req.GetIdempotencyKey(), Recipients: req.GetRecipients(),
 		Category: req.GetCategory(), Title: req.GetTitle(), Body: req.GetBody(), Data: req.GetData(),
-		RequireAck: req.GetRequireAck(),
+		RequireAck: req.GetRequireAck(), Urgent: req.GetUrgent(), SenderRole: req.GetSenderRole(),
 	}
 	name, ok := priorityNames[req.GetPriority()]
 	if !ok {
@@ -246,6 +248,6 @@ func ToProto(n *store.Notification) *notificationv1.Notification {
 		Id: n.ID, UserId: n.UserID, Category: n.Category, Title: n.Title, Body: n.Body, Data: core.DataMap(n.Data),
 		Priority: priorityProto(n.Priority), RequireAck: n.RequireAck, CreatedAt: timestamppb.New(n.CreatedAt),
 		ReadAt: optTimestamp(n.ReadAt), AckedAt: optTimestamp(n.AckedAt), ExpiresAt: optTimestamp(n.ExpiresAt),
-		SendId: n.SendID,
+		SendId: n.SendID, Urgent: n.Urgent,
 	}
 }

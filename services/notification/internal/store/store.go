@@ -54,6 +54,8 @@ type Content struct {
 	Priority   string     `bson:"priority"` // low, normal, high
 	RequireAck bool       `bson:"requireAck"`
 	ExpiresAt  *time.Time `bson:"expiresAt"`
+	// Urgent notifications skip quiet hours (services/notification/internal/reach).
+	Urgent bool `bson:"urgent,omitempty"`
 }
 
 // Notification is one recipient's document.
@@ -71,6 +73,7 @@ type Notification struct {
 	ReadAt     *time.Time `bson:"readAt"`
 	AckedAt    *time.Time `bson:"ackedAt"`
 	ExpiresAt  *time.Time `bson:"expiresAt"`
+	Urgent     bool       `bson:"urgent,omitempty"`
 }
 
 // Send is the record of one Send call, keyed by its idempotency key. It holds the
