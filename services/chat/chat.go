@@ -15,8 +15,11 @@ import (
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/webhook"
 	chatv1 "github.com/talim/realtime/proto/talim/chat/v1"
+	safeguardingv1 "github.com/talim/realtime/proto/talim/safeguarding/v1"
+	"github.com/talim/realtime/services/chat/internal/audit"
 	"github.com/talim/realtime/services/chat/internal/core"
 	"github.com/talim/realtime/services/chat/internal/grpcapi"
+	"github.com/talim/realtime/services/chat/internal/records"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
@@ -32,6 +35,8 @@ type Config struct {
 	ServiceToken string
 	// GRPCTLS optionally serves the own gRPC server over TLS or mTLS.
 	GRPCTLS grpcx.TLS
+	// RetentionInterval is how often retention runs (docs/safeguarding.md).
+	RetentionInterval time.Duration
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -40,10 +45,14 @@ func (c *Config) Register(s *config.Set) {
 	c.Mongo.Register(s)
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
 	grpcx.RegisterListen(s, &c.GRPCAddr, &c.ServiceToken, &c.GRPCTLS)
+	s.Duration(&c.RetentionInterval, "retention-interval", "TALIM_RETENTION_INTERVAL", time.Hour, "how often message retention runs")
 }
 
 // Validate checks the configuration; errors name the variable.
 func (c Config) Validate() error {
+	if c.RetentionInterval < 0 {
+		return config.Errorf("TALIM_RETENTION_INTERVAL", "must not be negative")
+	}
 	return grpcx.ValidateListen(c.GRPCAddr, c.ServiceToken, c.GRPCTLS)
 }
 
@@ -53,6 +62,7 @@ type Service struct {
 	log      *slog.Logger
 	rt       *service.Runtime
 	api      *grpcapi.Server
+	recs     *records.Server
 	ready    chan struct{}
 	grpcAddr atomic.Value // string: bound gRPC address
 }
@@ -65,12 +75,16 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: log, api: &grpcapi.Server{}, ready: make(chan struct{})}, nil
+	return &Service{cfg: cfg, log: log, api: &grpcapi.Server{}, recs: &records.Server{}, ready: make(chan struct{})}, nil
 }
 
-// RegisterGRPC registers ChatAdminService on gs (talim dev serves every API on one
-// listener). Calls fail with Unavailable until Run has connected to the store.
-func (s *Service) RegisterGRPC(gs *grpc.Server) { chatv1.RegisterChatAdminServiceServer(gs, s.api) }
+// RegisterGRPC registers ChatAdminService and RecordsService on gs (talim dev
+// serves every API on one listener). Calls fail with Unavailable until Run has
+// connected to the store.
+func (s *Service) RegisterGRPC(gs *grpc.Server) {
+	chatv1.RegisterChatAdminServiceServer(gs, s.api)
+	safeguardingv1.RegisterRecordsServiceServer(gs, s.recs)
+}
 
 // Ready is closed once the service serves requests.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
@@ -111,10 +125,16 @@ func (s *Service) Run(ctx context.Context) error {
 	if err == nil {
 		err = cr.ServeSharedRooms()
 	}
+	var recs *records.Records
+	if err == nil {
+		recs = records.New(records.Options{Store: st, Audit: audit.New(rt.DB), NC: rt.NC, Members: cr, Logger: rt.Log,
+			RetentionInterval: s.cfg.RetentionInterval})
+	}
 	cmds := command.New(rt.NC, command.Options{Service: "chat", Logger: rt.Log, Registerer: rt.Admin.Registry(),
-		Unavailable: []error{store.ErrUnavailable}})
+		Unavailable: []error{store.ErrUnavailable, audit.ErrUnavailable}})
 	if err == nil {
 		cr.Register(cmds)
+		recs.Register(cmds)
 		err = cmds.Start()
 	}
 	var gs *grpcx.Server
@@ -123,6 +143,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if err != nil {
 		c, cancel := closeCtx()
+		if recs != nil {
+			recs.Close()
+		}
 		if cr != nil {
 			cr.Close(c)
 		}
@@ -131,6 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("start chat: %w", err)
 	}
 	s.api.SetCore(cr)
+	s.recs.Set(recs)
 	backfilled := make(chan struct{})
 	go func() {
 		defer close(backfilled)
@@ -148,8 +172,10 @@ func (s *Service) Run(ctx context.Context) error {
 		gs.Shutdown(sctx)
 	}
 	cmds.Stop(sctx)
+	recs.Close()
 	cr.Close(sctx)
 	s.api.SetCore(nil)
+	s.recs.Set(nil)
 	rt.Close(sctx)
 	return nil
 }
@@ -160,6 +186,7 @@ func (s *Service) serveGRPC() (*grpcx.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	gs.MarkServing(safeguardingv1.RecordsService_ServiceDesc.ServiceName)
 	s.grpcAddr.Store(gs.Addr())
 	return gs, nil
 }
@@ -199,6 +226,9 @@ func ensureIndexes(ctx context.Context, st *store.Store, log *slog.Logger) error
 	wait := 50 * time.Millisecond
 	for {
 		err := st.EnsureIndexes(ctx)
+		if err == nil {
+			err = st.EnsureRecordsIndexes(ctx)
+		}
 		if err == nil {
 			return nil
 		}

@@ -464,7 +464,7 @@ func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 	case m.Deleted:
 		return nil, command.Forbidden("a deleted message cannot be edited")
 	}
-	updated, err := c.store.EditMessage(ctx, req.RoomID, req.MessageID, user, content, store.Now())
+	updated, err := c.store.EditKeeping(ctx, req.RoomID, req.MessageID, user, content, store.Now()) // keeps the original for oversight
 	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
 		return nil, command.Forbidden("a deleted message cannot be edited")
 	} else if err != nil {
@@ -510,7 +510,7 @@ func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.
 		}
 		return command.OK(map[string]any{"message": m})
 	}
-	deleted, err := c.store.DeleteMessage(ctx, req.RoomID, req.MessageID)
+	deleted, err := c.store.DeleteKeeping(ctx, req.RoomID, req.MessageID, id.GetUserId(), store.Now()) // keeps the text for oversight
 	if err != nil {
 		return nil, fmt.Errorf("delete: %w", err)
 	}
