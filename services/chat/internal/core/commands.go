@@ -465,7 +465,7 @@ func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command) (*edgev1.Re
 		return nil, command.Forbidden("a deleted message cannot be edited")
 	}
 	updated, err := c.store.EditKeeping(ctx, req.RoomID, req.MessageID, user, content, store.Now()) // keeps the original for oversight
-	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+	if errors.Is(err, store.ErrNotFound) {                                                          // deleted meanwhile
 		return nil, command.Forbidden("a deleted message cannot be edited")
 	} else if err != nil {
 		return nil, fmt.Errorf("edit: %w", err)

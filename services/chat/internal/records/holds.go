@@ -67,4 +67,6 @@ func (r *Records) ReleaseHold(ctx context.Context, a Actor, scope, target, reaso
 func (r *Records) Holds(ctx context.Context) ([]store.Hold, error) { return r.o.Store.Holds(ctx) }
 
 // VerifyAudit walks the audit log's chain.
-func (r *Records) VerifyAudit(ctx context.Context) (audit.Verdict, error) { return r.o.Audit.Verify(ctx) }
+func (r *Records) VerifyAudit(ctx context.Context) (audit.Verdict, error) {
+	return r.o.Audit.Verify(ctx)
+}
