@@ -412,3 +412,170 @@ func TestRetention_RemovesContentKeepsSeqAndHoldsWin(t *testing.T) {
 		t.Fatalf("verify = %v, %v", v, err)
 	}
 }
+
+// fakeOwner stands in for the notification and presence services (their real
+// handlers run in services/talim/e2e).
+type fakeOwner struct {
+	kind   string
+	lines  map[string]int // user → lines held
+	erased []string
+}
+
+func (f *fakeOwner) Export(_ context.Context, userID, after string, limit int) ([]pkgrecords.Line, string, error) {
+	start := 0
+	if after != "" {
+		fmt.Sscan(after, &start)
+	}
+	var out []pkgrecords.Line
+	i := start
+	for ; i < f.lines[userID] && len(out) < limit; i++ {
+		out = append(out, pkgrecords.Line{Kind: f.kind, Data: json.RawMessage(fmt.Sprintf(`{"userId":%q,"n":%d}`, userID, i))})
+	}
+	if i >= f.lines[userID] {
+		return out, "", nil
+	}
+	return out, fmt.Sprint(i), nil
+}
+
+func (f *fakeOwner) Erase(_ context.Context, userID string) (map[string]int64, error) {
+	n := f.lines[userID]
+	delete(f.lines, userID)
+	f.erased = append(f.erased, userID)
+	return map[string]int64{f.kind: int64(n)}, nil
+}
+
+func kinds(lines []pkgrecords.Line) map[string]int {
+	out := map[string]int{}
+	for _, l := range lines {
+		out[l.Kind]++
+	}
+	return out
+}
+
+func TestExportAndErase_HoldsWin(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	notes := &fakeOwner{kind: "notification", lines: map[string]int{"s1": 450, "s2": 1}}
+	pres := &fakeOwner{kind: "presence", lines: map[string]int{"s1": 1}}
+	for svc, o := range map[string]*fakeOwner{"notification": notes, "presence": pres} {
+		subs, err := pkgrecords.Serve(h.nc, svc, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+		})
+	}
+	h.room("a", chatv1.RoomType_ROOM_TYPE_GROUP, "s1", "s2")
+	h.room("held", chatv1.RoomType_ROOM_TYPE_GROUP, "s1", "s2")
+	h.room("left", chatv1.RoomType_ROOM_TYPE_GROUP, "s1", "s2")
+	s1, s2 := h.user("s1"), h.user("s2")
+	for i := range 3 {
+		s1.send("a", fmt.Sprintf("a%d", i), fmt.Sprintf("a%d", i))
+		s1.send("held", fmt.Sprintf("h%d", i), fmt.Sprintf("h%d", i))
+	}
+	m := s1.send("left", "before leaving", "l1")
+	s1.ok("edit-chat-message", map[string]any{"roomId": "left", "messageId": m.ID, "content": "edited before leaving"}, nil)
+	s1.ok("mark-message-read", map[string]any{"roomId": "a", "seq": 2}, nil)
+	s2.send("a", "from s2", "b1")
+	if _, err := h.admin.RemoveMembers(h.ctx(), &chatv1.RemoveMembersRequest{RoomId: "left", UserIds: []string{"s1"}}); err != nil {
+		t.Fatal(err)
+	}
+	rc := h.recordsClient()
+	ctx := h.ctx()
+
+	lines, err := exportUser(ctx, rc, &sgv1.ExportUserRequest{Actor: &sgv1.Actor{UserId: "dpo"}, UserId: "s1", Reason: "subject access request 7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := kinds(lines)
+	want := map[string]int{"export": 1, "membership": 2, "message": 7, "notification": 450, "presence": 1}
+	for k, n := range want {
+		if got[k] != n {
+			t.Fatalf("export kinds = %v, want %v", got, want)
+		}
+	}
+	for _, l := range lines {
+		if l.Kind == "message" && strings.Contains(string(l.Data), "from s2") {
+			t.Fatalf("export of s1 holds s2's message: %s", l.Data)
+		}
+		if l.Kind == "message" && strings.Contains(string(l.Data), "edited before leaving") && !strings.Contains(string(l.Data), `"content":"before leaving"`) {
+			t.Fatalf("export lacks the earlier version: %s", l.Data)
+		}
+	}
+
+	// A hold on the user keeps everything.
+	if _, err := rc.SetLegalHold(ctx, &sgv1.SetLegalHoldRequest{Actor: lead, Scope: sgv1.HoldScope_HOLD_SCOPE_USER, Id: "s1", Reason: "investigation"}); err != nil {
+		t.Fatal(err)
+	}
+	er, err := rc.EraseUser(ctx, &sgv1.EraseUserRequest{Actor: &sgv1.Actor{UserId: "dpo"}, UserId: "s1", Reason: "left the school"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(er.GetRemoved()) != 0 || len(er.GetKept()) == 0 || er.GetKept()[0].GetWhat() != "everything" || !strings.Contains(er.GetKept()[0].GetWhy(), "investigation") {
+		t.Fatalf("erase under user hold = %v", er)
+	}
+	if len(notes.erased) != 0 || len(pres.erased) != 0 {
+		t.Fatalf("erase under hold reached other services: %v %v", notes.erased, pres.erased)
+	}
+	// With only a room hold: everything but that room goes.
+	if _, err := rc.ReleaseLegalHold(ctx, &sgv1.ReleaseLegalHoldRequest{Actor: lead, Scope: sgv1.HoldScope_HOLD_SCOPE_USER, Id: "s1", Reason: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.SetLegalHold(ctx, &sgv1.SetLegalHoldRequest{Actor: lead, Scope: sgv1.HoldScope_HOLD_SCOPE_ROOM, Id: "held", Reason: "police"}); err != nil {
+		t.Fatal(err)
+	}
+	er, err = rc.EraseUser(ctx, &sgv1.EraseUserRequest{Actor: &sgv1.Actor{UserId: "dpo"}, UserId: "s1", Reason: "left the school"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := er.GetRemoved()
+	if rm["messages"] != 4 || rm["revisions"] != 1 || rm["memberships"] != 1 || rm["notification"] != 450 || rm["presence"] != 1 {
+		t.Fatalf("removed = %v", rm)
+	}
+	var keptHeld bool
+	for _, k := range er.GetKept() {
+		if k.GetWhat() == "messages" && k.GetWhere() == "held" && k.GetCount() == 3 && strings.Contains(k.GetWhy(), "police") {
+			keptHeld = true
+		}
+	}
+	if !keptHeld {
+		t.Fatalf("kept = %v", er.GetKept())
+	}
+	// Others' view: s1's messages are tombstones without a name, seq unchanged; the held room is intact.
+	var p page
+	s2.ok("get-chat-room-history", map[string]any{"roomId": "a"}, &p)
+	if len(p.Messages) != 4 {
+		t.Fatalf("history = %+v", p.Messages)
+	}
+	for i, m := range p.Messages[:3] {
+		if m.Seq != int64(i+1) || m.Content != "" || m.SenderName != "" || !m.Deleted {
+			t.Fatalf("erased message = %+v", m)
+		}
+	}
+	if p.Messages[3].Content != "from s2" {
+		t.Fatalf("s2's message = %+v", p.Messages[3])
+	}
+	s2.ok("get-chat-room-history", map[string]any{"roomId": "held"}, &p)
+	if len(p.Messages) != 3 || p.Messages[0].Content != "h0" {
+		t.Fatalf("held room = %+v", p.Messages)
+	}
+	// Nothing left to export outside the held room.
+	lines, err = exportUser(ctx, rc, &sgv1.ExportUserRequest{Actor: &sgv1.Actor{UserId: "dpo"}, UserId: "s1", Reason: "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		s := string(l.Data)
+		if l.Kind == "notification" || l.Kind == "presence" || (l.Kind == "membership" && !strings.Contains(s, `"roomId":"held"`)) ||
+			(l.Kind == "message" && !strings.Contains(s, `"roomId":"held"`) && (strings.Contains(s, "before leaving") || strings.Contains(s, `"senderName":"Name s1"`))) {
+			t.Fatalf("left after erasure: %s %s", l.Kind, s)
+		}
+	}
+	v, err := rc.VerifyAudit(ctx, &sgv1.VerifyAuditRequest{})
+	if err != nil || !v.GetOk() {
+		t.Fatalf("verify = %v, %v", v, err)
+	}
+}

@@ -205,18 +205,32 @@ func (s *Store) SenderMessages(ctx context.Context, senderID, roomID string, aft
 }
 
 // SenderRooms returns the ids of the rooms senderID ever posted in, members or
-// not any more.
+// not any more: one query per room (the next room id after the last, on the
+// index sender_room_seq), not distinct, which FerretDB v1 refuses with the
+// driver's maxTimeMS.
 func (s *Store) SenderRooms(ctx context.Context, senderID string) ([]string, error) {
-	res := s.messages.Distinct(ctx, "roomId", bson.D{{Key: "senderId", Value: senderID}})
-	if err := res.Err(); err != nil {
-		return nil, wrap("rooms of sender "+senderID, err)
-	}
 	var ids []string
-	if err := res.Decode(&ids); err != nil {
-		return nil, wrap("rooms of sender "+senderID, err)
+	for last := ""; len(ids) < maxSenderRooms; {
+		var d struct {
+			RoomID string `bson:"roomId"`
+		}
+		err := s.messages.FindOne(ctx,
+			bson.D{{Key: "senderId", Value: senderID}, {Key: "roomId", Value: bson.D{{Key: "$gt", Value: last}}}},
+			options.FindOne().SetSort(bson.D{{Key: "roomId", Value: 1}}).SetProjection(bson.D{{Key: "roomId", Value: 1}})).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, wrap("rooms of sender "+senderID, err)
+		}
+		ids = append(ids, d.RoomID)
+		last = d.RoomID
 	}
-	return ids, nil
+	return nil, fmt.Errorf("rooms of sender %s: more than %d", senderID, maxSenderRooms)
 }
+
+// maxSenderRooms bounds SenderRooms.
+const maxSenderRooms = 100000
 
 // Redact removes a message's content (and, for erasure, the sender's name) and
 // its kept versions; the document stays as a tombstone with its seq, so history
