@@ -22,6 +22,7 @@ var routeTable = map[string]string{
 	"delete-chat-message":    svcChat,
 	"list-rooms":             svcChat,
 	"open-direct-room":       svcChat,
+	"oversight-room-history": svcChat,
 	"list-notifications":     svcNotification,
 	"mark-notification-read": svcNotification,
 	"ack-notification":       svcNotification,

@@ -74,6 +74,8 @@ var idFields = []struct {
 	{"delete-chat-message", "roomId", map[string]any{"messageId": "m_x"}, false},
 	{"delete-chat-message", "messageId", map[string]any{"roomId": "s-room"}, false},
 	{"open-direct-room", "userId", map[string]any{}, false},
+	{"oversight-room-history", "roomId", map[string]any{"reason": "r"}, false},
+	{"oversight-room-history", "reason", map[string]any{"roomId": "s-room"}, false},
 	{"list-notifications", "before", map[string]any{}, false},
 	{"mark-notification-read", "ids", map[string]any{}, true},
 	{"ack-notification", "id", map[string]any{}, false},
