@@ -76,7 +76,7 @@ func TestRecordsE2E_OversightExportErase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := notificationv1.NewNotificationServiceClient(conn).Send(ctx, &notificationv1.SendRequest{
-		Recipients: []string{"s1"}, Title: "Homework", Body: "Chapter 3", IdempotencyKey: "rec-1"}); err != nil {
+		Recipients: []string{"s1"}, Category: "homework", Title: "Homework", Body: "Chapter 3", IdempotencyKey: "rec-1"}); err != nil {
 		t.Fatal(err)
 	}
 	s1.Expect(t, "notification", 10*time.Second)
