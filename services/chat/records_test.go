@@ -316,7 +316,8 @@ func TestRetention_RemovesContentKeepsSeqAndHoldsWin(t *testing.T) {
 	}
 
 	rc := h.recordsClient()
-	ctx := h.ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // several passes on a loaded machine
+	defer cancel()
 	if _, err := rc.SetRetention(ctx, &sgv1.SetRetentionRequest{Actor: lead, Reason: "school policy",
 		Retention: &sgv1.RoomRetention{RoomType: chatv1.RoomType_ROOM_TYPE_GROUP, Days: 7}}); err != nil {
 		t.Fatal(err)
@@ -484,7 +485,8 @@ func TestExportAndErase_HoldsWin(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := h.recordsClient()
-	ctx := h.ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 
 	lines, err := exportUser(ctx, rc, &sgv1.ExportUserRequest{Actor: &sgv1.Actor{UserId: "dpo"}, UserId: "s1", Reason: "subject access request 7"})
 	if err != nil {
