@@ -227,9 +227,6 @@ func ensureIndexes(ctx context.Context, st *store.Store, log *slog.Logger) error
 	for {
 		err := st.EnsureIndexes(ctx)
 		if err == nil {
-			err = st.EnsureRecordsIndexes(ctx)
-		}
-		if err == nil {
 			return nil
 		}
 		log.Warn("create indexes; retrying", "err", err)
