@@ -32,19 +32,20 @@ var contractPerms = map[string]natsPerm{
 		responses: true,
 	},
 	"chat": {
-		pub:       []string{"talim.user.v1.>", "talim.chat.v1.membership.>"},
-		sub:       []string{"talim.cmd.v1.chat.>", "talim.chat.v1.membership.>", "talim.chat.v1.shared-rooms", "talim.health.v1.chat"},
+		pub:       []string{"talim.user.v1.>", "talim.chat.v1.membership.>", "talim.records.v1.>"},
+		sub:       []string{"talim.cmd.v1.chat.>", "talim.chat.v1.membership.>", "talim.chat.v1.shared-rooms", "talim.health.v1.chat", "_INBOX.>"},
 		responses: true,
 	},
 	"notification": {
 		pub:       []string{"talim.user.v1.>", "talim.presence.v1.query"},
-		sub:       []string{"talim.cmd.v1.notification.>", "talim.health.v1.notification", "_INBOX.>"},
+		sub:       []string{"talim.cmd.v1.notification.>", "talim.health.v1.notification", "talim.records.v1.notification.>", "_INBOX.>"},
 		responses: true,
 	},
 	"presence": {
 		pub: []string{"talim.presence.v1.changed.>", "talim.presence.v1.internal.>", "talim.chat.v1.shared-rooms"},
 		sub: []string{"talim.cmd.v1.presence.>", "talim.presence.v1.conn.>", "talim.presence.v1.heartbeat.>",
-			"talim.presence.v1.query", "talim.presence.v1.internal.>", "talim.chat.v1.membership.>", "talim.health.v1.presence", "_INBOX.>"},
+			"talim.presence.v1.query", "talim.presence.v1.internal.>", "talim.chat.v1.membership.>", "talim.health.v1.presence",
+			"talim.records.v1.presence.>", "_INBOX.>"},
 		responses: true,
 	},
 	"talim-admin": {
@@ -288,16 +289,19 @@ func TestNATSPermissionsEnforced(t *testing.T) {
 			{"pub", "talim.user.v1.u1"}, {"pub", "talim.chat.v1.membership.r1"},
 			{"sub", "talim.cmd.v1.chat.>"}, {"sub", "talim.chat.v1.membership.>"},
 			{"sub", "talim.chat.v1.shared-rooms"}, {"sub", "talim.health.v1.chat"},
+			{"pub", "talim.records.v1.notification.export"}, {"sub", "_INBOX.>"},
 		},
 		"notification": {
 			{"pub", "talim.user.v1.u1"}, {"pub", "talim.presence.v1.query"},
 			{"sub", "talim.cmd.v1.notification.>"}, {"sub", "talim.health.v1.notification"}, {"sub", "_INBOX.>"},
+			{"sub", "talim.records.v1.notification.>"},
 		},
 		"presence": {
 			{"pub", "talim.presence.v1.changed.u1"}, {"pub", "talim.chat.v1.shared-rooms"},
 			{"sub", "talim.cmd.v1.presence.>"}, {"sub", "talim.presence.v1.conn.>"},
 			{"sub", "talim.presence.v1.heartbeat.>"}, {"sub", "talim.presence.v1.query"},
 			{"sub", "talim.chat.v1.membership.>"}, {"sub", "talim.health.v1.presence"}, {"sub", "_INBOX.>"},
+			{"sub", "talim.records.v1.presence.>"},
 		},
 		"talim-admin": {
 			{"pub", "talim.health.v1.edge"}, {"pub", "talim.presence.v1.query"}, {"sub", ">"},
@@ -315,12 +319,13 @@ func TestNATSPermissionsEnforced(t *testing.T) {
 			{"pub", "talim.cmd.v1.chat.send-chat-message"}, {"pub", "talim.presence.v1.conn.edge-1"},
 			{"pub", "talim.presence.v1.heartbeat.edge-1"}, {"pub", "talim.presence.v1.changed.u1"},
 			{"pub", "talim.chat.v1.shared-rooms"}, {"pub", "talim.health.v1.edge"}, {"pub", "_INBOX.forged"},
-			{"sub", "talim.cmd.v1.notification.>"}, {"sub", "talim.user.v1.>"}, {"sub", "_INBOX.>"},
+			{"sub", "talim.cmd.v1.notification.>"}, {"sub", "talim.user.v1.>"}, {"sub", "talim.records.v1.>"},
 		},
 		"notification": {
 			{"sub", "talim.cmd.v1.chat.>"}, {"sub", "talim.user.v1.>"}, {"sub", "talim.presence.v1.conn.>"},
 			{"pub", "talim.cmd.v1.notification.list-notifications"}, {"pub", "talim.chat.v1.membership.r1"},
 			{"pub", "talim.presence.v1.heartbeat.edge-1"}, {"pub", "_INBOX.forged"},
+			{"pub", "talim.records.v1.presence.erase"}, {"sub", "talim.records.v1.presence.>"},
 		},
 		"presence": {
 			{"pub", "talim.user.v1.u1"}, {"pub", "talim.presence.v1.conn.edge-1"},

@@ -19,6 +19,7 @@ import (
 	"github.com/talim/realtime/services/chat/internal/audit"
 	"github.com/talim/realtime/services/chat/internal/core"
 	"github.com/talim/realtime/services/chat/internal/grpcapi"
+	"github.com/talim/realtime/services/chat/internal/records"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
@@ -39,8 +40,11 @@ type Config struct {
 	NotificationAddr string
 	// Notifier replaces the gRPC notifier (talim dev, tests).
 	Notifier Notifier
-	// Audit receives policy changes and held-message decisions (nil: none).
+	// Audit receives policy changes and held-message decisions (nil: the
+	// service's own audit log, shared with oversight and records).
 	Audit audit.Appender
+	// RetentionInterval is how often retention runs (docs/safeguarding.md).
+	RetentionInterval time.Duration
 }
 
 // Register binds the configuration to flags and environment variables.
@@ -50,10 +54,14 @@ func (c *Config) Register(s *config.Set) {
 	s.Addr(&c.AdminAddr, "admin-addr", "TALIM_ADMIN_ADDR", ":9100", "admin HTTP address (/healthz, /readyz, /metrics)")
 	grpcx.RegisterListen(s, &c.GRPCAddr, &c.ServiceToken, &c.GRPCTLS)
 	s.String(&c.NotificationAddr, "notification-addr", "TALIM_NOTIFICATION_ADDR", "", "notification service gRPC address for safeguarding reports (empty: none)")
+	s.Duration(&c.RetentionInterval, "retention-interval", "TALIM_RETENTION_INTERVAL", time.Hour, "how often message retention runs")
 }
 
 // Validate checks the configuration; errors name the variable.
 func (c Config) Validate() error {
+	if c.RetentionInterval < 0 {
+		return config.Errorf("TALIM_RETENTION_INTERVAL", "must not be negative")
+	}
 	return grpcx.ValidateListen(c.GRPCAddr, c.ServiceToken, c.GRPCTLS)
 }
 
@@ -63,6 +71,7 @@ type Service struct {
 	log      *slog.Logger
 	rt       *service.Runtime
 	api      *grpcapi.Server
+	recs     *records.Server
 	ready    chan struct{}
 	grpcAddr atomic.Value // string: bound gRPC address
 }
@@ -75,14 +84,16 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: log, api: &grpcapi.Server{}, ready: make(chan struct{})}, nil
+	return &Service{cfg: cfg, log: log, api: &grpcapi.Server{}, recs: &records.Server{}, ready: make(chan struct{})}, nil
 }
 
-// RegisterGRPC registers ChatAdminService on gs (talim dev serves every API on one
-// listener). Calls fail with Unavailable until Run has connected to the store.
+// RegisterGRPC registers ChatAdminService, SafeguardingService and
+// RecordsService on gs (talim dev serves every API on one listener). Calls fail
+// with Unavailable until Run has connected to the store.
 func (s *Service) RegisterGRPC(gs *grpc.Server) {
 	chatv1.RegisterChatAdminServiceServer(gs, s.api)
 	sgv1.RegisterSafeguardingServiceServer(gs, &grpcapi.Safeguarding{Srv: s.api})
+	sgv1.RegisterRecordsServiceServer(gs, s.recs)
 }
 
 // Ready is closed once the service serves requests.
@@ -133,8 +144,15 @@ func (s *Service) Run(ctx context.Context) error {
 		defer func() { _ = gn.conn.Close() }()
 		notifier = gn
 	}
+	// One audit log for oversight, records, policy changes and held-message
+	// decisions (Config.Audit replaces it for the latter in tests).
+	auditLog := audit.New(rt.DB)
+	var policyAudit audit.Appender = auditLog
+	if s.cfg.Audit != nil {
+		policyAudit = s.cfg.Audit
+	}
 	cr, err := core.New(core.Options{Store: st, NC: rt.NC, Logger: rt.Log, Registry: rt.Admin.Registry(),
-		Safeguard: store.NewSafeguard(rt.DB), Audit: s.cfg.Audit, Notifier: notifier,
+		Safeguard: store.NewSafeguard(rt.DB), Audit: policyAudit, Notifier: notifier,
 		Webhooks: webhook.NewProducer(webhook.NewStore(rt.DB), webhook.DefaultRefresh)})
 	if err == nil {
 		err = cr.ServeSharedRooms()
@@ -142,10 +160,16 @@ func (s *Service) Run(ctx context.Context) error {
 	if err == nil {
 		err = cr.ServeUnreadDirect()
 	}
+	var recs *records.Records
+	if err == nil {
+		recs = records.New(records.Options{Store: st, Audit: auditLog, NC: rt.NC, Members: cr, Logger: rt.Log,
+			RetentionInterval: s.cfg.RetentionInterval})
+	}
 	cmds := command.New(rt.NC, command.Options{Service: "chat", Logger: rt.Log, Registerer: rt.Admin.Registry(),
-		Unavailable: []error{store.ErrUnavailable}})
+		Unavailable: []error{store.ErrUnavailable, audit.ErrUnavailable}})
 	if err == nil {
 		cr.Register(cmds)
+		recs.Register(cmds)
 		err = cmds.Start()
 	}
 	var gs *grpcx.Server
@@ -154,6 +178,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if err != nil {
 		c, cancel := closeCtx()
+		if recs != nil {
+			recs.Close()
+		}
 		if cr != nil {
 			cr.Close(c)
 		}
@@ -162,6 +189,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("start chat: %w", err)
 	}
 	s.api.SetCore(cr)
+	s.recs.Set(recs)
 	backfilled := make(chan struct{})
 	go func() {
 		defer close(backfilled)
@@ -179,8 +207,10 @@ func (s *Service) Run(ctx context.Context) error {
 		gs.Shutdown(sctx)
 	}
 	cmds.Stop(sctx)
+	recs.Close()
 	cr.Close(sctx)
 	s.api.SetCore(nil)
+	s.recs.Set(nil)
 	rt.Close(sctx)
 	return nil
 }
@@ -191,6 +221,7 @@ func (s *Service) serveGRPC() (*grpcx.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	gs.MarkServing(sgv1.RecordsService_ServiceDesc.ServiceName)
 	s.grpcAddr.Store(gs.Addr())
 	return gs, nil
 }

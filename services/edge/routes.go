@@ -22,6 +22,7 @@ var routeTable = map[string]string{
 	"delete-chat-message":        svcChat,
 	"list-rooms":                 svcChat,
 	"open-direct-room":           svcChat,
+	"oversight-room-history":     svcChat,
 	"report-message":             svcChat,
 	"block-user":                 svcChat,
 	"unblock-user":               svcChat,

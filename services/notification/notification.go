@@ -14,6 +14,7 @@ import (
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/grpcx"
 	"github.com/talim/realtime/pkg/logging"
+	pkgrecords "github.com/talim/realtime/pkg/records"
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/webhook"
 	notificationv1 "github.com/talim/realtime/proto/talim/notification/v1"
@@ -22,6 +23,7 @@ import (
 	"github.com/talim/realtime/services/notification/internal/grpcapi"
 	"github.com/talim/realtime/services/notification/internal/handler"
 	"github.com/talim/realtime/services/notification/internal/reach"
+	"github.com/talim/realtime/services/notification/internal/records"
 	"github.com/talim/realtime/services/notification/internal/store"
 )
 
@@ -209,6 +211,15 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := cmds.Start(); err != nil {
 		return fmt.Errorf("start notification: %w", err)
 	}
+	recSubs, err := pkgrecords.Serve(rt.NC, "notification", records.New(rt.DB), rt.Log) // docs/safeguarding.md
+	if err != nil {
+		return fmt.Errorf("start notification: %w", err)
+	}
+	defer func() {
+		for _, sub := range recSubs {
+			_ = sub.Unsubscribe()
+		}
+	}()
 	s.api.SetCore(c)
 	s.hooks.SetStore(hooks)
 	s.reach.SetService(rr.svc)

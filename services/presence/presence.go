@@ -11,11 +11,13 @@ import (
 
 	"github.com/talim/realtime/pkg/command"
 	"github.com/talim/realtime/pkg/config"
+	pkgrecords "github.com/talim/realtime/pkg/records"
 	"github.com/talim/realtime/pkg/service"
 	"github.com/talim/realtime/pkg/subject"
 	"github.com/talim/realtime/pkg/webhook"
 	"github.com/talim/realtime/services/presence/internal/core"
 	"github.com/talim/realtime/services/presence/internal/handler"
+	"github.com/talim/realtime/services/presence/internal/records"
 	"github.com/talim/realtime/services/presence/internal/state"
 	"github.com/talim/realtime/services/presence/internal/store"
 	"github.com/talim/realtime/services/presence/internal/visibility"
@@ -194,6 +196,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe %s: %w", subject.PresenceQuery, err)
 	}
 	subs = append(subs, qsub)
+	rsubs, err := pkgrecords.Serve(rt.NC, "presence", records.New(rt.DB), s.log) // docs/safeguarding.md
+	if err != nil {
+		return fmt.Errorf("start presence: %w", err)
+	}
+	subs = append(subs, rsubs...)
 
 	cmds := command.New(rt.NC, command.Options{Service: "presence", Logger: s.log, Registerer: rt.Admin.Registry(),
 		Unavailable: []error{store.ErrUnavailable}})

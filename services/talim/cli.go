@@ -30,6 +30,7 @@ Usage:
   talim reach    preferences, quiet hours, the school calendar and email contacts: talim reach prefs get --user U
   talim bench    load scenarios: talim bench idle|fanout|rooms|notify|reconnect-storm [flags]
   talim soak     steady chat, notification and presence traffic; checks memory, goroutines, fds stay flat
+  talim audit    check the safeguarding audit log: talim audit verify
   talim version  print the version
 
 Run "talim <command> -h" for the command's flags and environment variables.
@@ -78,6 +79,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := lifecycle.SignalContext(context.Background())
 		defer stop()
 		return SoakCommand(ctx, args[1:], stdout, stderr)
+	case "audit":
+		ctx, stop := lifecycle.SignalContext(context.Background())
+		defer stop()
+		return auditCommand(ctx, args[1:], os.LookupEnv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, service.Version)
 		return 0

@@ -82,6 +82,8 @@ var idFields = []struct {
 	{"unblock-user", "userId", map[string]any{}, false},
 	{"mute-room", "roomId", map[string]any{"muted": true}, false},
 	{"release-held-message", "heldId", map[string]any{"release": true}, false},
+	{"oversight-room-history", "roomId", map[string]any{"reason": "r"}, false},
+	{"oversight-room-history", "reason", map[string]any{"roomId": "s-room"}, false},
 	{"list-notifications", "before", map[string]any{}, false},
 	{"mark-notification-read", "ids", map[string]any{}, true},
 	{"ack-notification", "id", map[string]any{}, false},

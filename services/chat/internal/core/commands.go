@@ -479,8 +479,8 @@ func (c *Core) editMessage(ctx context.Context, cmd *edgev1.Command, req *editMe
 	case m.Deleted:
 		return nil, command.Forbidden("a deleted message cannot be edited")
 	}
-	updated, err := c.store.EditMessage(ctx, req.RoomID, req.MessageID, user, content, store.Now())
-	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+	updated, err := c.store.EditKeeping(ctx, req.RoomID, req.MessageID, user, content, store.Now()) // keeps the original for oversight
+	if errors.Is(err, store.ErrNotFound) {                                                          // deleted meanwhile
 		return nil, command.Forbidden("a deleted message cannot be edited")
 	} else if err != nil {
 		return nil, fmt.Errorf("edit: %w", err)
@@ -521,7 +521,7 @@ func (c *Core) deleteMessage(ctx context.Context, cmd *edgev1.Command, req *dele
 		}
 		return command.OK(map[string]any{"message": m})
 	}
-	deleted, err := c.store.DeleteMessage(ctx, req.RoomID, req.MessageID)
+	deleted, err := c.store.DeleteKeeping(ctx, req.RoomID, req.MessageID, id.GetUserId(), store.Now()) // keeps the text for oversight
 	if err != nil {
 		return nil, fmt.Errorf("delete: %w", err)
 	}
