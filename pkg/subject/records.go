@@ -1,6 +1,6 @@
 package subject
 
-// Records requests (docs/safeguarding.md, "Retention, legal hold, export,
+// RecordsPrefix starts the records requests (docs/safeguarding.md, "Retention, legal hold, export,
 // erasure"): chat asks the services that own a user's other data to export or
 // erase it. The payloads are JSON (package records of each service):
 //

@@ -257,14 +257,7 @@ func (c *Conn) onExpiry() {
 	c.Close(DisconnectExpired)
 }
 
-// joined reports whether the connection joined room.
-func (c *Conn) joined(room string) bool {
-	c.mu.Lock()
-	_, ok := c.rooms[room]
-	c.mu.Unlock()
-	return ok
-}
-
+// joinRooms records that the connection joined rooms.
 func (c *Conn) joinRooms(rooms []string) {
 	if len(rooms) == 0 {
 		return

@@ -59,7 +59,7 @@ type livePolicy struct {
 // ErrInvalidPolicy is returned by SetPolicy for a policy that cannot be applied.
 var ErrInvalidPolicy = errors.New("invalid policy")
 
-// ErrVersionConflict: the policy changed since the version the caller gave.
+// ErrVersionConflict means the policy changed since the version the caller gave.
 var ErrVersionConflict = store.ErrVersionConflict
 
 func compilePolicy(p store.Policy) (*livePolicy, error) {

@@ -93,6 +93,7 @@ func rulesFrom(in []*sgv1.ContentRule) []rules.Rule {
 	return out
 }
 
+// GetPolicy returns the school's messaging policy and its version.
 func (s *Safeguarding) GetPolicy(ctx context.Context, req *sgv1.GetPolicyRequest) (*sgv1.GetPolicyResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -110,6 +111,7 @@ func (s *Safeguarding) GetPolicy(ctx context.Context, req *sgv1.GetPolicyRequest
 	return &sgv1.GetPolicyResponse{Policy: policyProto(p)}, nil
 }
 
+// SetPolicy replaces the school's policy when the expected version matches; audited.
 func (s *Safeguarding) SetPolicy(ctx context.Context, req *sgv1.SetPolicyRequest) (*sgv1.SetPolicyResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -140,6 +142,7 @@ func (s *Safeguarding) SetPolicy(ctx context.Context, req *sgv1.SetPolicyRequest
 	return &sgv1.SetPolicyResponse{Policy: policyProto(saved)}, nil
 }
 
+// SetContentRules replaces the school's content rules (a policy change; audited).
 func (s *Safeguarding) SetContentRules(ctx context.Context, req *sgv1.SetContentRulesRequest) (*sgv1.SetContentRulesResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -172,6 +175,7 @@ func limit(v *grpcx.FieldViolations, n int32) int {
 	return int(n)
 }
 
+// ListReports lists the review queue: reports raised by users and by content rules.
 func (s *Safeguarding) ListReports(ctx context.Context, req *sgv1.ListReportsRequest) (*sgv1.ListReportsResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -198,6 +202,7 @@ func (s *Safeguarding) ListReports(ctx context.Context, req *sgv1.ListReportsReq
 	return out, nil
 }
 
+// CloseReport closes a report in the review queue.
 func (s *Safeguarding) CloseReport(ctx context.Context, req *sgv1.CloseReportRequest) (*sgv1.CloseReportResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -221,6 +226,7 @@ func heldProto(h store.Held) *sgv1.HeldMessage {
 		Status: h.Status, CreatedAt: timestamppb.New(h.CreatedAt)}
 }
 
+// ListHeldMessages lists messages a content rule holds for review.
 func (s *Safeguarding) ListHeldMessages(ctx context.Context, req *sgv1.ListHeldMessagesRequest) (*sgv1.ListHeldMessagesResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -243,6 +249,7 @@ func (s *Safeguarding) ListHeldMessages(ctx context.Context, req *sgv1.ListHeldM
 	return out, nil
 }
 
+// DecideHeldMessage releases or rejects a held message; audited.
 func (s *Safeguarding) DecideHeldMessage(ctx context.Context, req *sgv1.DecideHeldMessageRequest) (*sgv1.DecideHeldMessageResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
@@ -269,6 +276,7 @@ func (s *Safeguarding) DecideHeldMessage(ctx context.Context, req *sgv1.DecideHe
 		RuleId: h.RuleID, Status: h.Status}}, nil
 }
 
+// SetBlock blocks or unblocks a user for another (an administrator's correction).
 func (s *Safeguarding) SetBlock(ctx context.Context, req *sgv1.SetBlockRequest) (*sgv1.SetBlockResponse, error) {
 	c, err := s.Srv.get()
 	if err != nil {
