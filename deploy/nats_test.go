@@ -32,13 +32,16 @@ var contractPerms = map[string]natsPerm{
 		responses: true,
 	},
 	"chat": {
-		pub:       []string{"talim.user.v1.>", "talim.chat.v1.membership.>", "talim.records.v1.>"},
-		sub:       []string{"talim.cmd.v1.chat.>", "talim.chat.v1.membership.>", "talim.chat.v1.shared-rooms", "talim.health.v1.chat", "_INBOX.>"},
+		pub: []string{"talim.user.v1.>", "talim.chat.v1.membership.>", "talim.chat.v1.policy-changed",
+			"talim.notification.v1.chat-push", "talim.records.v1.>"},
+		sub: []string{"talim.cmd.v1.chat.>", "talim.chat.v1.membership.>", "talim.chat.v1.shared-rooms",
+			"talim.chat.v1.policy-changed", "talim.chat.v1.unread-direct", "talim.health.v1.chat", "_INBOX.>"},
 		responses: true,
 	},
 	"notification": {
-		pub:       []string{"talim.user.v1.>", "talim.presence.v1.query"},
-		sub:       []string{"talim.cmd.v1.notification.>", "talim.health.v1.notification", "talim.records.v1.notification.>", "_INBOX.>"},
+		pub: []string{"talim.user.v1.>", "talim.presence.v1.query", "talim.chat.v1.unread-direct"},
+		sub: []string{"talim.cmd.v1.notification.>", "talim.health.v1.notification", "talim.notification.v1.chat-push",
+			"talim.records.v1.notification.>", "_INBOX.>"},
 		responses: true,
 	},
 	"presence": {
@@ -290,11 +293,14 @@ func TestNATSPermissionsEnforced(t *testing.T) {
 			{"sub", "talim.cmd.v1.chat.>"}, {"sub", "talim.chat.v1.membership.>"},
 			{"sub", "talim.chat.v1.shared-rooms"}, {"sub", "talim.health.v1.chat"},
 			{"pub", "talim.records.v1.notification.export"}, {"sub", "_INBOX.>"},
+			{"pub", "talim.chat.v1.policy-changed"}, {"sub", "talim.chat.v1.policy-changed"},
+			{"pub", "talim.notification.v1.chat-push"}, {"sub", "talim.chat.v1.unread-direct"},
 		},
 		"notification": {
 			{"pub", "talim.user.v1.u1"}, {"pub", "talim.presence.v1.query"},
 			{"sub", "talim.cmd.v1.notification.>"}, {"sub", "talim.health.v1.notification"}, {"sub", "_INBOX.>"},
 			{"sub", "talim.records.v1.notification.>"},
+			{"pub", "talim.chat.v1.unread-direct"}, {"sub", "talim.notification.v1.chat-push"},
 		},
 		"presence": {
 			{"pub", "talim.presence.v1.changed.u1"}, {"pub", "talim.chat.v1.shared-rooms"},

@@ -25,6 +25,9 @@ const (
 	// NotificationChatPush carries chat's notificationv1.ChatPushRequest to the
 	// notification service (docs/protocol.md "Web Push").
 	NotificationChatPush = "talim.notification.v1.chat-push"
+	// ChatUnreadDirect is the request notification's email digest makes for a
+	// user's direct rooms with unread messages (JSON, docs/CONTRACTS.md).
+	ChatUnreadDirect = "talim.chat.v1.unread-direct"
 )
 
 // safeToken matches ids that are used in subjects as they are.

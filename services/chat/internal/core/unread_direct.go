@@ -8,13 +8,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/talim/realtime/pkg/subject"
 	"github.com/talim/realtime/services/chat/internal/store"
 )
 
 // SubjectUnreadDirect is the NATS request notification's email digest makes for a
 // user's direct rooms with unread messages (docs/CONTRACTS.md). JSON request
 // {"userId"}, reply {"rooms":[{"roomId","name","unread"}]} or {"error"}.
-const SubjectUnreadDirect = "talim.chat.v1.unread-direct"
+const SubjectUnreadDirect = subject.ChatUnreadDirect
 
 // maxUnreadDirect bounds the rooms in one reply.
 const maxUnreadDirect = 50

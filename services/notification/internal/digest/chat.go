@@ -6,11 +6,13 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/talim/realtime/pkg/subject"
 )
 
 // SubjectUnreadDirect is the NATS request chat answers with a user's direct rooms
 // that have unread messages (services/chat/internal/core/unread_direct.go).
-const SubjectUnreadDirect = "talim.chat.v1.unread-direct"
+const SubjectUnreadDirect = subject.ChatUnreadDirect
 
 // ChatDirects asks chat over NATS.
 type ChatDirects struct {
