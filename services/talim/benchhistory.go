@@ -139,7 +139,16 @@ func benchHistory(ctx context.Context, storeName string, n, pages, limit int, lo
 	rng := rand.New(rand.NewPCG(1, 2))
 	kinds := []string{"latest", "before", "after"}
 	times := map[string][]time.Duration{}
+	// Paced under the edge's per-connection command rate (TALIM_EDGE_COMMAND_RATE,
+	// 20/s): one reader paging, as a client scrolling back does.
+	pace := time.NewTicker(70 * time.Millisecond)
+	defer pace.Stop()
 	for i := range pages {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-pace.C:
+		}
 		kind := kinds[i%3]
 		var o client.HistoryOptions
 		o.Limit = limit
