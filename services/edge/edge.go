@@ -244,6 +244,16 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("start edge: %w", err)
 	}
 	s.rt = rt
+	// /readyz stays unready until the port below listens, so nothing is sent
+	// here before the edge can take the connection.
+	rt.Admin.AddCheck("listening", func(context.Context) error {
+		select {
+		case <-s.ready:
+			return nil
+		default:
+			return errors.New("not listening yet")
+		}
+	})
 	// Open the port only once the services answer (upstreams.go).
 	gate := newUpstreamGate(s.cfg.Upstreams)
 	rt.Admin.AddCheck("upstreams", gate.check)
