@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,10 @@ type RuntimeOptions struct {
 	Mongo     *Mongo // nil when the service has no store
 	AdminAddr string
 	Logger    *slog.Logger
+	// Checks are readiness checks registered before the admin server answers,
+	// so /readyz can never report ready before they pass (a check added after
+	// StartRuntime returns leaves a window in which only NATS is checked).
+	Checks map[string]admin.Check
 }
 
 // Runtime is what every service process holds: its logger, admin server, NATS
@@ -45,6 +50,7 @@ type Runtime struct {
 	Mongo      *mongo.Client
 	DB         *mongo.Database
 
+	started     atomic.Bool
 	adminCancel context.CancelFunc
 	adminDone   chan error
 	closeOnce   sync.Once
@@ -65,6 +71,17 @@ func StartRuntime(ctx context.Context, o RuntimeOptions) (*Runtime, error) {
 		ConstLabels: prometheus.Labels{"service": o.Name},
 	})
 	r.Admin.Registry().MustRegister(connected)
+	for name, c := range o.Checks {
+		r.Admin.AddCheck(name, c)
+	}
+	// Unready until the service says it serves (Started): connected is not
+	// serving, and a probe between the two must not send work here.
+	r.Admin.AddCheck("started", func(context.Context) error {
+		if !r.started.Load() {
+			return errors.New("starting")
+		}
+		return nil
+	})
 	if err := r.Admin.Listen(o.AdminAddr); err != nil {
 		return nil, err
 	}
@@ -104,6 +121,10 @@ func StartRuntime(ctx context.Context, o RuntimeOptions) (*Runtime, error) {
 	}
 	return r, nil
 }
+
+// Started marks the service as serving: its handlers are subscribed and its
+// ports listen. Until then /readyz and the NATS health answer are unready.
+func (r *Runtime) Started() { r.started.Store(true) }
 
 // Close drains NATS, disconnects the store and stops the admin server, in that
 // order, within ctx (or 5s when ctx has no deadline).

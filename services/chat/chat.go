@@ -195,6 +195,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(backfilled)
 		backfillBuckets(ctx, st, rt.Log)
 	}()
+	rt.Started()
 	close(s.ready)
 	rt.Log.Info("chat ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())
 

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/talim/realtime/pkg/admin"
 	"github.com/talim/realtime/pkg/auth"
 	"github.com/talim/realtime/pkg/config"
 	"github.com/talim/realtime/pkg/service"
@@ -237,26 +238,17 @@ func (s *Server) Run(ctx context.Context) error {
 	defer verifier.Close()
 	s.verifier = verifier
 
+	// /readyz stays unready until the port below listens (rt.Started), so
+	// nothing is sent here before the edge can take the connection.
+	gate := newUpstreamGate(s.cfg.Upstreams) // open the port only once the services answer (upstreams.go)
 	rt, err := service.StartRuntime(ctx, service.RuntimeOptions{
 		Name: "edge", NATS: s.cfg.NATS, AdminAddr: s.cfg.AdminAddr, Logger: s.log,
+		Checks: map[string]admin.Check{"upstreams": gate.check},
 	})
 	if err != nil {
 		return fmt.Errorf("start edge: %w", err)
 	}
 	s.rt = rt
-	// /readyz stays unready until the port below listens, so nothing is sent
-	// here before the edge can take the connection.
-	rt.Admin.AddCheck("listening", func(context.Context) error {
-		select {
-		case <-s.ready:
-			return nil
-		default:
-			return errors.New("not listening yet")
-		}
-	})
-	// Open the port only once the services answer (upstreams.go).
-	gate := newUpstreamGate(s.cfg.Upstreams)
-	rt.Admin.AddCheck("upstreams", gate.check)
 	if err := gate.wait(ctx, rt.NC, rt.Log.Info); err != nil {
 		rt.Close(context.Background())
 		return nil // ctx ended before the edge ever served
@@ -300,6 +292,7 @@ func (s *Server) Run(ctx context.Context) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	go s.connects.sweepLoop(sweepCtx, time.Minute)
 	s.log.Info("edge listening", "addr", ln.Addr().String(), "edge", rt.InstanceID)
+	rt.Started()
 	close(s.ready)
 
 	var runErr error

@@ -251,6 +251,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 
+	rt.Started()
 	close(s.ready)
 	rt.Log.Info("notification ready", "admin", rt.Admin.Addr(), "grpc", s.GRPCAddr())
 	var runErr error

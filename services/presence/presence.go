@@ -222,6 +222,7 @@ func (s *Service) Run(ctx context.Context) error {
 	hooksDone := make(chan struct{})
 	go func() { defer close(hooksDone); hooks.Run(writerCtx) }()
 
+	rt.Started()
 	close(s.ready)
 	s.log.Info("presence ready", "admin", rt.Admin.Addr(), "visibility", s.cfg.Visibility,
 		"grace", s.cfg.Grace, "heartbeat", s.cfg.Heartbeat, "statuses", len(statuses))
